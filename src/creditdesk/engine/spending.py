@@ -1,0 +1,124 @@
+"""Debits, purchases and auto-recharge: everything that moves credits on a member's request."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from .. import rules
+from ..errors import InsufficientCredits, MemberLimitReached, PaymentDeclined
+from ..money import credits_to_cents, format_credits
+from .accounts import Account, DayUsage, Membership
+from .ledger import DAY_US, to_micros
+
+if TYPE_CHECKING:
+    from .core import BillingEngine
+
+ZERO_BALANCE = ("The balance reached 0 credits. Buy credits or enable auto-recharge to "
+                "resume work.")
+
+
+def debit(engine: BillingEngine, account: Account, member: Membership, credits: int,
+          campaign: str, key: str, now: datetime) -> tuple[int, int]:
+    """Take `credits` for `member`'s campaign; returns (ledger row, credits recharged).
+
+    Order matters: the member's limit first (a refusal there changes nothing and does not
+    pause the org), then auto-recharge for what the debit would leave, then the split.
+    """
+    if rules.exceeds_limit(member.used, credits, member.limit):
+        raise MemberLimitReached(
+            f"member limit reached: {member.user_id} has used {format_credits(member.used)} "
+            f"of a {format_credits(member.limit)} limit this period; this debit needs "
+            f"{format_credits(credits)}")
+    recharged = 0
+    settings = account.recharge
+    if settings.enabled and account.total - credits < settings.threshold:
+        recharged = _recharge(engine, account, member, credits, key, now)
+    split = rules.split_debit(account.base, account.rollover, account.purchased, credits)
+    if split is None:
+        total = account.total
+        engine._pause(account, f"A debit of {format_credits(credits)} was refused: the "
+                               f"balance ({format_credits(total)}) cannot cover it. Buy "
+                               f"credits or enable auto-recharge to resume work.")
+        engine.mutations += 1
+        raise InsufficientCredits(f"insufficient credits: the balance is "
+                                  f"{format_credits(total)}, the debit needs "
+                                  f"{format_credits(credits)}")
+    from_base, from_rollover, from_purchased = split
+    account.base -= from_base
+    account.rollover -= from_rollover
+    account.purchased -= from_purchased
+    member.used += credits
+    account.used += credits
+    if account.total == 0:
+        engine._pause(account, ZERO_BALANCE)
+    row = engine._append(account, now, "usage", member.user_id, -from_base, -from_rollover,
+                         -from_purchased, campaign, key, member.used)
+    _roll_up(engine, account, member, campaign, now, from_base, from_rollover, from_purchased)
+    account.idempotency[key] = row
+    return row, recharged
+
+
+def _roll_up(engine: BillingEngine, account: Account, member: Membership, campaign: str,
+             now: datetime, from_base: int, from_rollover: int, from_purchased: int) -> None:
+    day_index = to_micros(now) // DAY_US
+    day = account.days.get(day_index)
+    if day is None:
+        day = account.days[day_index] = DayUsage()
+    day.base += from_base
+    day.rollover += from_rollover
+    day.purchased += from_purchased
+    credits = from_base + from_rollover + from_purchased
+    by_member = day.by_member
+    by_member[member.code] = by_member.get(member.code, 0) + credits
+    code = engine.names.code(campaign)
+    by_campaign = day.by_campaign
+    by_campaign[code] = by_campaign.get(code, 0) + credits
+
+
+def _recharge(engine: BillingEngine, account: Account, member: Membership, credits: int,
+              key: str, now: datetime) -> int:
+    """One purchase (one invoice) of as many recharge amounts as the debit needs, within the
+    monthly cap. Returns the credits bought (0 if none could be or the card declined)."""
+    settings = account.recharge
+    wanted = rules.recharge_need(account.total - credits, settings.threshold, settings.amount)
+    packs = rules.recharge_allowed(wanted, settings.amount, settings.cap_cents,
+                                   settings.spent_cents)
+    if packs == 0:
+        return 0
+    bought = packs * settings.amount
+    cents = credits_to_cents(bought)
+    invoice = engine._charge(account, now, "recharge", bought, cents,
+                             f"Auto-recharge: {format_credits(bought)}")
+    if invoice is None:
+        # Never retried in a loop: switch off and tell the owners why.
+        settings.enabled = False
+        settings.last_failure = (f"Auto-recharge switched off on {now:%Y-%m-%d %H:%M} UTC: "
+                                 f"the payment of {format_credits(bought)} was declined. "
+                                 f"Update the payment method, then enable it again.")
+        engine.mutations += 1
+        return 0
+    settings.spent_cents += cents
+    account.purchased += bought
+    engine._append(account, now, "recharge", member.user_id, 0, 0, bought, invoice.id, key)
+    engine._credits_added(account)
+    return bought
+
+
+def purchase(engine: BillingEngine, account: Account, user_id: str, credits: int, key: str,
+             now: datetime) -> int:
+    """Buy credits for the account; returns the ledger row. Raises PaymentDeclined, after
+    issuing the failed invoice, if the card is declined (nothing is added)."""
+    cents = credits_to_cents(credits)
+    invoice = engine._charge(account, now, "purchase", credits, cents,
+                             f"Credit purchase: {format_credits(credits)}")
+    if invoice is None:
+        failed = account.invoices[-1]
+        raise PaymentDeclined(f"payment declined: {format_credits(credits)} were not added "
+                              f"(invoice {failed.number} failed). Update the payment "
+                              f"method in the portal and try again.")
+    account.purchased += credits
+    row = engine._append(account, now, "purchase", user_id, 0, 0, credits, invoice.id, key)
+    engine._credits_added(account)
+    account.idempotency[key] = row
+    return row

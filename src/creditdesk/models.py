@@ -1,0 +1,156 @@
+"""The nouns of the public contract: frozen pydantic models, integer credits, integer cents.
+
+These are boundary objects (what the backend protocol, the HTTP API and the screens
+exchange). The engine's hot path keeps plain slotted objects and builds these on the way out.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Role = Literal["member", "admin", "owner"]
+AccountKind = Literal["personal", "org"]
+BillingPeriod = Literal["monthly", "annual"]
+Autopilot = Literal["running", "paused"]
+Granularity = Literal["day", "week", "month"]
+GroupBy = Literal["source", "member", "campaign"]
+InvoiceKind = Literal["subscription", "purchase", "recharge"]
+InvoiceStatus = Literal["paid", "failed"]
+SubscriptionStatus = Literal["active", "past_due"]
+
+# Anything bigger than this is a typo or an attack, never a real amount (billing-rules.md).
+MAX_CREDITS = 10**12
+MAX_CENTS = MAX_CREDITS // 2
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class Plan(_Model):
+    id: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+    base_credits_per_month: int = Field(ge=0, le=MAX_CREDITS)
+    rollover_cap: int = Field(ge=0, le=MAX_CREDITS)
+    billing_period: BillingPeriod
+    price_cents: int = Field(ge=0, le=MAX_CENTS)
+
+
+class Context(_Model):
+    account_id: str
+    kind: AccountKind
+    name: str
+    role: Role
+
+
+class Identity(_Model):
+    user_id: str
+    name: str
+    email: str = ""
+    contexts: list[Context]
+
+
+class Balance(_Model):
+    account_id: str
+    base: int
+    rollover: int
+    purchased: int
+    total: int
+    used_this_period: int
+    period_start: datetime
+    period_end: datetime
+    autopilot: Autopilot
+    # Why autopilot is paused, in words an owner can act on; None while running.
+    autopilot_reason: str | None = None
+
+
+class MemberUsage(_Model):
+    user_id: str
+    name: str
+    role: Role
+    used_this_period: int
+    limit: int | None
+
+
+class UsageReceipt(_Model):
+    account_id: str
+    credits: int
+    campaign: str
+    from_base: int
+    from_rollover: int
+    from_purchased: int
+    recharged: int
+    member_used_this_period: int
+    balance: Balance | None
+
+
+class UsagePoint(_Model):
+    start: datetime
+    key: str
+    credits: int
+
+
+class UsageSeries(_Model):
+    account_id: str
+    start: datetime
+    end: datetime
+    granularity: Granularity
+    group_by: GroupBy
+    points: list[UsagePoint]
+
+
+class Subscription(_Model):
+    account_id: str
+    plan: Plan
+    pending_plan: Plan | None
+    pending_from: datetime | None
+    period_start: datetime
+    period_end: datetime
+    renews_at: datetime
+    status: SubscriptionStatus
+
+
+class CreditPack(_Model):
+    id: str
+    credits: int
+    price_cents: int
+
+
+class Invoice(_Model):
+    id: str
+    number: str
+    account_id: str
+    created_at: datetime
+    kind: InvoiceKind
+    credits: int
+    amount_cents: int
+    status: InvoiceStatus
+    description: str
+    payment_method: str
+
+
+class AutoRecharge(_Model):
+    account_id: str
+    enabled: bool
+    threshold: int
+    amount: int
+    monthly_cap_cents: int | None
+    spent_this_period_cents: int
+    last_failure: str | None
+
+
+class LedgerEntry(_Model):
+    id: int
+    account_id: str
+    at: datetime
+    kind: str
+    actor: str
+    base: int
+    rollover: int
+    purchased: int
+    balance_after: int
+    ref: str | None
+    idempotency_key: str | None = None

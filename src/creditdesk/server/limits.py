@@ -1,0 +1,229 @@
+"""Pure ASGI guards for the HTTP API: a request-body size cap and a per-token rate limit.
+
+Both answer with the contract's JSON error body (`{"error": {code, message, required_role,
+field}}`) so clients never see a framework's own error shape. They import nothing heavy, so
+the server factory can wrap any ASGI app with them and tests can drive them with a tiny one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+# Every API body is a handful of small fields; 64 KiB is hundreds of times what any needs.
+DEFAULT_MAX_BODY_BYTES = 64 * 1024
+# Generous enough that a dashboard, a CLI script or a test suite never meets the limit, while
+# a runaway loop on one token is slowed down long before it hurts other accounts.
+DEFAULT_RATE = 50.0
+DEFAULT_BURST = 200
+# Buckets are kept for this many distinct callers at most; the least recently seen go first,
+# so a flood of made-up tokens cannot grow the table without bound.
+DEFAULT_MAX_CALLERS = 10_000
+
+
+async def send_error(send: Send, status: int, code: str, message: str,
+                     headers: list[tuple[bytes, bytes]] = ()) -> None:
+    """Answer with the contract's error body; used by both guards."""
+    body = json.dumps({"error": {"code": code, "message": message,
+                                 "required_role": None, "field": None}}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()), *headers]})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope.get("headers") or ():
+        if key.lower() == name:
+            return value
+    return None
+
+
+class BodySizeLimit:
+    """Refuse request bodies over `max_bytes` with 413 `payload_too_large`.
+
+    A declared Content-Length over the cap is refused before anything is read. Otherwise the
+    body is read here, counting every streamed chunk (a chunked upload declares no length),
+    and handed to the app in one piece only if it stayed under the cap: buffering at most
+    `max_bytes` is cheap for this API, and it means the app never starts on a body that will
+    be refused, so no half-handled request can leave state behind.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+        if type(max_bytes) is not int or max_bytes < 0:
+            raise ValueError(f"max_bytes must be a non-negative int, not {max_bytes!r}")
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _header(scope, b"content-length")
+        if declared is not None and declared.strip().isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                # The client went away mid-body: nothing to answer, nothing to run.
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._refuse(send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        await self.app(scope, _replay(b"".join(chunks), receive), send)
+
+    async def _refuse(self, send: Send) -> None:
+        # Close the connection: the rest of an oversized body is not worth reading.
+        await send_error(send, 413, "payload_too_large",
+                         f"Request body is larger than {self.max_bytes} bytes",
+                         [(b"connection", b"close")])
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive() that yields the buffered body once, then the client's later messages."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+class _Bucket:
+    __slots__ = ("tokens", "updated")
+
+    def __init__(self, tokens: float, updated: float) -> None:
+        self.tokens = tokens
+        self.updated = updated
+
+
+class RateLimit:
+    """A token bucket per caller: `burst` requests at once, refilled at `rate` per second.
+
+    The caller is the Authorization header (hashed, so the table holds no tokens), or the
+    client address when there is none. Over the limit the answer is 429 `rate_limited` with
+    `Retry-After` in whole seconds (at least 1). `rate=None` turns the guard off. `clock` is a
+    monotonic seconds function, injectable so tests need not sleep.
+    """
+
+    def __init__(self, app: ASGIApp, *, rate: float | None = DEFAULT_RATE,
+                 burst: int = DEFAULT_BURST, clock: Callable[[], float] = time.monotonic,
+                 max_callers: int = DEFAULT_MAX_CALLERS) -> None:
+        if rate is not None and not (isinstance(rate, (int, float)) and rate > 0):
+            raise ValueError(f"rate must be a positive number or None, not {rate!r}")
+        if type(burst) is not int or burst < 1:
+            raise ValueError(f"burst must be a positive int, not {burst!r}")
+        self.app = app
+        self.rate = rate
+        self.burst = burst
+        self.clock = clock
+        self.max_callers = max_callers
+        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+        # The event loop is single-threaded, but test clients may call from several threads.
+        self._lock = threading.Lock()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.rate is None:
+            await self.app(scope, receive, send)
+            return
+        wait = self.take(self.caller(scope))
+        if wait is None:
+            await self.app(scope, receive, send)
+            return
+        retry_after = max(1, math.ceil(wait))
+        await send_error(send, 429, "rate_limited",
+                         f"Too many requests: retry in {retry_after} s",
+                         [(b"retry-after", str(retry_after).encode())])
+
+    @staticmethod
+    def caller(scope: Scope) -> str:
+        authorization = _header(scope, b"authorization")
+        if authorization:
+            return "token:" + hashlib.sha256(authorization).hexdigest()
+        client = scope.get("client")
+        return "address:" + (str(client[0]) if client else "unknown")
+
+    def take(self, caller: str) -> float | None:
+        """Spend one request of `caller`'s bucket: None if allowed, else seconds to wait."""
+        now = self.clock()
+        with self._lock:
+            bucket = self._buckets.get(caller)
+            if bucket is None:
+                bucket = _Bucket(float(self.burst), now)
+                self._buckets[caller] = bucket
+                while len(self._buckets) > self.max_callers:
+                    self._buckets.popitem(last=False)
+            else:
+                self._buckets.move_to_end(caller)
+                # max(): a clock that steps back must not drain the bucket.
+                elapsed = max(0.0, now - bucket.updated)
+                bucket.tokens = min(float(self.burst), bucket.tokens + elapsed * self.rate)
+                bucket.updated = max(bucket.updated, now)
+            if bucket.tokens >= 1.0:
+                bucket.tokens -= 1.0
+                return None
+            return (1.0 - bucket.tokens) / self.rate
+
+
+def limits_from_env(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
+    """Guard settings for `creditdesk serve`, from the environment.
+
+    `CREDITDESK_MAX_BODY_BYTES` (an int) and `CREDITDESK_RATE_LIMIT` as `RATE/BURST`
+    (e.g. `50/200`) or `off`. Returns keyword arguments: max_bytes, rate, burst.
+    """
+    settings: dict[str, Any] = {"max_bytes": DEFAULT_MAX_BODY_BYTES,
+                                "rate": DEFAULT_RATE, "burst": DEFAULT_BURST}
+    raw_bytes = environ.get("CREDITDESK_MAX_BODY_BYTES", "").strip()
+    if raw_bytes:
+        if not raw_bytes.isdigit():
+            raise ValueError(f"CREDITDESK_MAX_BODY_BYTES must be a whole number of bytes, "
+                             f"not {raw_bytes!r}")
+        settings["max_bytes"] = int(raw_bytes)
+    raw_rate = environ.get("CREDITDESK_RATE_LIMIT", "").strip().lower()
+    if raw_rate in ("off", "none", "0"):
+        settings["rate"] = None
+    elif raw_rate:
+        rate, _, burst = raw_rate.partition("/")
+        try:
+            settings["rate"] = float(rate)
+            settings["burst"] = int(burst) if burst else settings["burst"]
+        except ValueError:
+            raise ValueError(f"CREDITDESK_RATE_LIMIT must look like 50/200 or off, "
+                             f"not {raw_rate!r}") from None
+        if not (settings["rate"] > 0 and settings["burst"] >= 1):
+            raise ValueError(f"CREDITDESK_RATE_LIMIT must be positive, not {raw_rate!r}")
+    return settings
+
+
+def guard(app: ASGIApp, *, max_bytes: int = DEFAULT_MAX_BODY_BYTES,
+          rate: float | None = DEFAULT_RATE, burst: int = DEFAULT_BURST,
+          clock: Callable[[], float] = time.monotonic) -> ASGIApp:
+    """Wrap `app` in both guards; the rate limit goes outside, so a flood is turned away
+    before any of its bodies is read."""
+    return RateLimit(BodySizeLimit(app, max_bytes=max_bytes), rate=rate, burst=burst,
+                     clock=clock)

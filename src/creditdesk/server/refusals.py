@@ -1,0 +1,102 @@
+"""The one error shape of the HTTP API, `{"error": {code, message, required_role, field}}`,
+for billing refusals and for everything the framework would otherwise answer in its own."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..errors import BillingError, InvalidRequest
+from .store import StorageFailure
+
+log = logging.getLogger("creditdesk.server")
+
+# Status codes the framework raises itself, in the contract's vocabulary.
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 406: "not_acceptable",
+               413: "request_too_large", 415: "unsupported_media_type",
+               429: "rate_limited"}
+
+
+class OperatorOnly(BillingError):
+    """A user's token on an operator path (403, required_role `operator`)."""
+
+    code = "permission_denied"
+    http_status = 403
+
+
+def error_body(code: str, message: str, *, required_role: str | None = None,
+               field: str | None = None) -> bytes:
+    return json.dumps({"error": {"code": code, "message": message,
+                                 "required_role": required_role, "field": field}}).encode()
+
+
+def refusal(error: BillingError, headers: dict[str, str] | None = None) -> Response:
+    body = json.dumps({"error": error.to_dict()}).encode()
+    return Response(body, status_code=error.http_status, media_type="application/json",
+                    headers=headers)
+
+
+def invalid_from_validation(error: ValidationError) -> InvalidRequest:
+    """The first problem pydantic found, as an InvalidRequest naming the field."""
+    first = error.errors(include_url=False)[0]
+    kind = first.get("type", "")
+    location = [str(part) for part in first.get("loc", ()) if part != "__root__"]
+    field = ".".join(location) or None
+    if kind == "json_invalid":
+        return InvalidRequest(f"the request body is not valid JSON "
+                              f"({first.get('ctx', {}).get('error', 'parse error')})")
+    if kind in ("model_type", "model_attributes_type", "dict_type") and field is None:
+        return InvalidRequest("the request body must be a JSON object")
+    if kind == "missing":
+        return InvalidRequest(f"{field} is required", field=field)
+    if kind == "extra_forbidden":
+        return InvalidRequest(f"{field} is not a field this request takes", field=field)
+    if kind == "timezone_aware":
+        return InvalidRequest(f"{field} must carry a UTC offset (a naive time is ambiguous)",
+                              field=field)
+    message = first.get("msg", "is invalid")
+    return InvalidRequest(f"{field}: {message}" if field else message, field=field)
+
+
+def install(app) -> None:
+    """Answer every failure in the contract's shape, never the framework's `{"detail"}`."""
+    from fastapi.exceptions import RequestValidationError
+
+    @app.exception_handler(BillingError)
+    async def on_billing_error(request: Request, error: BillingError) -> Response:
+        return refusal(error)
+
+    @app.exception_handler(StorageFailure)
+    async def on_storage_failure(request: Request, error: StorageFailure) -> Response:
+        log.error("storage failure: %s", error)
+        return Response(error_body("unavailable", "the server cannot save changes right "
+                                   "now; nothing was acknowledged, try again later"),
+                        status_code=503, media_type="application/json")
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation(request: Request, error: RequestValidationError) -> Response:
+        # Routes declare nothing FastAPI could refuse; this is a safety net for any that do.
+        first = error.errors()[0] if error.errors() else {}
+        field = ".".join(str(p) for p in first.get("loc", ())[1:]) or None
+        return refusal(InvalidRequest(first.get("msg", "invalid request"), field=field))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http_error(request: Request, error: StarletteHTTPException) -> Response:
+        code = _HTTP_CODES.get(error.status_code, "http_error")
+        message = {404: f"no such path: {request.url.path}",
+                   405: f"{request.method} is not allowed on {request.url.path}"
+                   }.get(error.status_code, str(error.detail))
+        return Response(error_body(code, message), status_code=error.status_code,
+                        media_type="application/json", headers=error.headers)
+
+    @app.exception_handler(Exception)
+    async def on_bug(request: Request, error: Exception) -> Response:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return Response(error_body("internal_error", "the server failed unexpectedly; the "
+                                   "error was logged"), status_code=500,
+                        media_type="application/json")

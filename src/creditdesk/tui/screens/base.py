@@ -1,0 +1,232 @@
+"""BillingScreen: the base every dashboard screen builds on (loading, roles, errors).
+
+How to write a screen (usage.py and invoices.py follow the same pattern as overview.py):
+
+    class UsageScreen(BillingScreen):
+        MODE = "usage"                      # its key in CreditDeskApp.MODES (header highlight)
+        CSS_PATH = stylesheet("usage.tcss") # from creditdesk.tui.styles
+        VIEW_ACTION = "view_usage_history"  # permission needed to see it at all (None: anyone)
+        VIEW_REFUSED = "Usage history is for admins and owners."  # optional custom sentence
+        ROLE_ACTIONS = {"export": "view_invoices"}  # screen action -> permission: its binding
+                                                    # is dimmed in the footer and refused
+        BINDINGS = [Binding("e", "export", "Export CSV", id="usage.export",
+                            tooltip="Save the table as CSV")]
+
+        def compose_body(self) -> ComposeResult:     # NOT compose(): the base adds the
+            yield Static(id="figures")               # header, #body, notices and footer
+            yield RoleGate("purchase_credits", Button("Buy", id="buy"))
+
+        async def load(self, context: Context) -> None:
+            # Runs in an exclusive worker: on mount, on every context switch, after every
+            # change (app.record_change) and on `r`. Raise freely: a BillingError or a
+            # transport error is shown in words in the #load-error banner, with retry.
+            series = await self.backend.usage_history(context.account_id, ...)
+            self.query_one("#figures", Static).update(...)
+
+What the base gives you:
+- `self.backend` (the app's BillingBackend), `self.context` (a models.Context or None while
+  whoami is loading), `self.role`, `self.account_id`, `self.now()` (the app's injectable
+  clock: use it for anything time-based, never datetime.now(), so snapshots are stable).
+- Context changes: the app's reactive `context` is watched; the screen reloads when it is
+  visible, or when it is next shown. Override `on_context_changed(context)` for extra
+  resets (clear a filter, ...), called before the reload.
+- Loading: while the first load for a context runs, `#body` shows Textual's loading
+  indicator (`quiet=True` reloads, e.g. after a change or a demo tick, keep the old figures
+  on screen). The first paint never waits for data: compose shows placeholders.
+- Roles: `self.allows("purchase_credits")`, `role_reason(action)`; every `RoleGate` in the
+  screen is re-applied on each context change; `check_action` returns None (shown, dimmed,
+  refused) for actions listed in ROLE_ACTIONS the role may not do; call
+  `self.refuse_unless(action)` at the top of an owner-only action method as a second guard
+  (it toasts the reason and returns False).
+- Errors: `describe_error(exc)` (widgets.error_note) gives words; put an `ErrorNote` next
+  to a control and call `.show_error(exc)` / `.clear()`. Load failures use #load-error.
+- Changes: after the backend accepted a change call `self.app.record_change("Bought …")`:
+  it toasts, and every screen reloads quietly (this one now, the others when next shown).
+- Palette: every binding with a description is a palette command automatically; override
+  `palette_commands()` to add more `(title, help, action)` tuples (action strings are run
+  on this screen through check_action, so refused ones are refused there too).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from ...models import Context
+from ..permissions import ROLE_NEEDED, role_allows, role_reason
+from ..widgets.context_header import ContextHeader
+from ..widgets.error_note import describe_error
+from ..widgets.role_gate import RoleGate
+
+if TYPE_CHECKING:
+    from ...backends import BillingBackend
+    from ..app import CreditDeskApp
+
+__all__ = ["BillingScreen", "ROLE_NEEDED", "RoleGate", "describe_error", "role_allows",
+           "role_reason"]
+
+
+class BillingScreen(Screen):
+    """Base of the five mode screens; see the module docstring for the contract."""
+
+    MODE: ClassVar[str] = ""
+    VIEW_ACTION: ClassVar[str | None] = None
+    VIEW_REFUSED: ClassVar[str | None] = None
+    ROLE_ACTIONS: ClassVar[dict[str, str]] = {}
+    BINDINGS = [Binding("r", "reload", "Reload", id="screen.reload", show=False,
+                        tooltip="Fetch this screen's figures again")]
+
+    app: CreditDeskApp
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._stale = False
+        self._loaded_for: str | None = None  # account id the figures on screen belong to
+
+    # --- what subclasses provide ------------------------------------------------------
+    def compose_body(self) -> ComposeResult:
+        yield from ()
+
+    async def load(self, context: Context) -> None:
+        """Fetch from the backend and update the widgets; see the module docstring."""
+
+    def on_context_changed(self, context: Context) -> None:
+        """Hook for resets that must happen before the reload of a new context."""
+
+    def palette_commands(self) -> Iterable[tuple[str, str, str]]:
+        """Extra palette entries as (title, help, action string run on this screen)."""
+        return ()
+
+    # --- shared properties --------------------------------------------------------------
+    @property
+    def backend(self) -> BillingBackend:
+        return self.app.backend
+
+    @property
+    def context(self) -> Context | None:
+        return self.app.context
+
+    @property
+    def role(self) -> str | None:
+        return self.context.role if self.context else None
+
+    @property
+    def account_id(self) -> str | None:
+        return self.context.account_id if self.context else None
+
+    def now(self) -> datetime:
+        return self.app.now()
+
+    def allows(self, action: str) -> bool:
+        return role_allows(self.role, action)
+
+    def refuse_unless(self, action: str) -> bool:
+        """Second guard inside owner-only actions: toast the reason, return False."""
+        if self.allows(action):
+            return True
+        if self.role is not None:
+            self.notify(f"{role_reason(action)}: you are {self.role} here.",
+                        title="Not allowed", severity="warning")
+        return False
+
+    # --- composition ----------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield ContextHeader(self.MODE)
+        yield Static("", id="load-error", classes="banner -error")
+        yield Static("", id="view-refused", classes="banner -refused")
+        with Vertical(id="body"):
+            yield from self.compose_body()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#load-error").display = False
+        self.query_one("#view-refused").display = False
+        self.watch(self.app, "context", self._context_changed, init=False)
+        self.watch(self.app, "data_version", self._data_changed, init=False)
+        if self.context is None:
+            self.query_one("#body").loading = True
+        else:
+            self._context_changed(self.context)
+
+    # --- reloading ------------------------------------------------------------------------
+    @property
+    def is_shown(self) -> bool:
+        return self in self.app.screen_stack
+
+    def _context_changed(self, context: Context | None) -> None:
+        if context is None:
+            return
+        self._loaded_for = None
+        for gate in self.query(RoleGate):
+            gate.apply(context.role)
+        self.refresh_bindings()
+        self.on_context_changed(context)
+        if self.is_shown:
+            self.reload()
+        else:
+            self._stale = True
+
+    def _data_changed(self, _version: int) -> None:
+        if self.is_shown:
+            self.reload(quiet=True)
+        else:
+            self._stale = True
+
+    def on_screen_resume(self) -> None:
+        if self._stale:
+            self.reload(quiet=self._loaded_for == self.account_id)
+
+    def action_reload(self) -> None:
+        self.reload()
+
+    def reload(self, *, quiet: bool = False) -> None:
+        """Start (or restart) this screen's load in an exclusive worker."""
+        context = self.context
+        if context is None:
+            return
+        self._stale = False
+        refused = self.VIEW_ACTION is not None and not role_allows(context.role,
+                                                                    self.VIEW_ACTION)
+        notice = self.query_one("#view-refused", Static)
+        notice.display = refused
+        self.query_one("#body").display = not refused
+        if refused:
+            self.query_one("#body").loading = False
+            notice.update(self.VIEW_REFUSED or
+                          f"{role_reason(self.VIEW_ACTION)}: you are {context.role} here, "
+                          f"so this screen has nothing to show you. Your own usage is on "
+                          f"Overview (press o).")
+            self._loaded_for = context.account_id
+            return
+        self.run_worker(self._run_load(context, quiet=quiet and self._loaded_for is not None),
+                        exclusive=True, group="load", name=f"load {self.MODE}")
+
+    async def _run_load(self, context: Context, *, quiet: bool) -> None:
+        body = self.query_one("#body")
+        banner = self.query_one("#load-error", Static)
+        if not quiet:
+            body.loading = True
+        try:
+            await self.load(context)
+        except Exception as error:  # shown in words, never a traceback
+            banner.update(f"{describe_error(error)}  Press r to retry.")
+            banner.display = True
+        else:
+            banner.display = False
+            self._loaded_for = context.account_id
+        finally:
+            body.loading = False
+
+    # --- roles and bindings -----------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        needed = self.ROLE_ACTIONS.get(action)
+        if needed is not None and not self.allows(needed):
+            return None  # shown dimmed in the footer, and not run
+        return True

@@ -1,0 +1,60 @@
+"""A one-line bar of the balance split into base / rollover / purchased, with a legend."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
+
+# Distinct glyphs as well as colours, so the split reads without colour (NO_COLOR).
+SEGMENTS = (("base", "█"), ("rollover", "▓"), ("purchased", "▒"))
+
+
+def split_widths(parts: list[int], width: int) -> list[int]:
+    """Cells per part, summing to `width` (or 0 for an empty balance); largest remainder,
+    and any non-zero part gets at least one cell so it never disappears."""
+    total = sum(parts)
+    if total <= 0 or width <= 0:
+        return [0] * len(parts)
+    exact = [p * width / total for p in parts]
+    cells = [int(x) for x in exact]
+    for i, p in enumerate(parts):
+        if p > 0 and cells[i] == 0:
+            cells[i] = 1
+    while sum(cells) > width:
+        i = max(range(len(cells)), key=lambda k: cells[k])
+        cells[i] -= 1
+    order = sorted(range(len(parts)), key=lambda k: exact[k] - cells[k], reverse=True)
+    for i in order:
+        if sum(cells) >= width:
+            break
+        if parts[i] > 0:
+            cells[i] += 1
+    return cells
+
+
+class BalanceBar(Widget):
+    """`parts = (base, rollover, purchased)`; None draws nothing (still loading)."""
+
+    COMPONENT_CLASSES = {f"balance-bar--{name}" for name, _ in SEGMENTS}
+    DEFAULT_CSS = """
+    BalanceBar { height: 1; }
+    BalanceBar > .balance-bar--base { color: $primary; }
+    BalanceBar > .balance-bar--rollover { color: $secondary; }
+    BalanceBar > .balance-bar--purchased { color: $success; }
+    """
+
+    parts: reactive[tuple[int, int, int] | None] = reactive(None)
+
+    def render(self) -> Text:
+        bar = Text(no_wrap=True)
+        if self.parts is None:
+            return bar
+        width = max(10, self.size.width)
+        cells = split_widths(list(self.parts), width)
+        for (name, glyph), count in zip(SEGMENTS, cells):
+            bar.append(glyph * count, style=self.get_component_rich_style(f"balance-bar--{name}"))
+        if sum(cells) == 0:
+            bar.append("·" * width)
+        return bar

@@ -1,0 +1,1 @@
+"""Reliability tests: concurrency, crashes, idempotency, authorization, fuzzing and limits."""
