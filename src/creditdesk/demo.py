@@ -35,8 +35,8 @@ MIN_MEMBERS = len(FIXED_PEOPLE)
 DAYS_INTO_PERIOD = 19
 # Org usage per period as a share of the plan's allowance: a slow first month (its unused
 # base is forfeited), then growth past the allowance (rollover drains, packs and recharges).
-RAMP = (0.35, 0.8, 1.15)
-STEADY_LOAD = 1.3
+RAMP = (0.35, 0.9, 1.3)
+STEADY_LOAD = 1.45
 
 FIRST_NAMES = (
     "Aiko", "Amara", "Arjun", "Beatriz", "Carlos", "Chen", "Dmitri", "Elif", "Emeka", "Farah",
@@ -275,9 +275,9 @@ class _Builder:
         span = self.now - self.start
         base = self.org_plan.base_credits_per_month
         pack = _round_to(base / 2, 200)
-        recharge = _round_to(base * 0.4, 200)
-        threshold = _round_to(base * 0.2, 200)
-        cap_cents = recharge // 2 * 5 // 2  # room for two recharges a period, and a half
+        recharge = _round_to(base * 0.2, 200)
+        threshold = _round_to(base * 0.25, 200)
+        cap_cents = recharge // 2 * 3  # room for three recharges a period
 
         def declined_then_paid() -> None:
             # The card is declined once (a failed invoice), the owner fixes it in the portal

@@ -17,7 +17,8 @@ from ..errors import AlreadyExists, InvalidRequest, NotFound
 from ..models import Balance, CreditPack, Invoice, LedgerEntry, Plan
 from .accounts import Account, Invoice as InvoiceRow, Membership, User
 from .clock import utc_now
-from .ledger import KIND_CODE, KINDS, Names, from_micros, to_micros
+from .ledger import (ACTOR, AT, BASE, D_BASE, D_PURCHASED, D_ROLLOVER, ID, KIND, KIND_CODE,
+                     KINDS, PURCHASED, REF, ROLLOVER, Names, from_micros, to_micros)
 from .payments import TestPaymentGateway
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -162,8 +163,8 @@ class BillingEngine:
                 raise AssertionError(f"{account_id}: buckets differ from the ledger sums")
             if min(account.base, account.rollover, account.purchased) < 0:
                 raise AssertionError(f"{account_id}: a bucket is negative")
-            if len(ledger) and (ledger.base[-1], ledger.rollover[-1], ledger.purchased[-1]) != (
-                    account.base, account.rollover, account.purchased):
+            last = ledger.last_buckets()
+            if last is not None and last != (account.base, account.rollover, account.purchased):
                 raise AssertionError(f"{account_id}: last row differs from the buckets")
 
     # --- lookups ------------------------------------------------------------------------
@@ -216,10 +217,10 @@ class BillingEngine:
         if base:
             account.base = 0
             account.rollover = rollover + base
-            self._append(account, at, "rollover", SYSTEM, -base, base, 0)
+            self._system_entry(account, at, "rollover", -base, base, 0)
         if forfeited:
             account.rollover = kept
-            self._append(account, at, "forfeit", SYSTEM, 0, -forfeited, 0)
+            self._system_entry(account, at, "forfeit", 0, -forfeited, 0)
         self._open_period(account, index)
 
     def _open_period(self, account: Account, index: int) -> None:
@@ -237,7 +238,7 @@ class BillingEngine:
             self._bill_subscription(account, at)
         if plan.base_credits_per_month:
             account.base += plan.base_credits_per_month
-            self._append(account, at, "grant", SYSTEM, plan.base_credits_per_month, 0, 0)
+            self._system_entry(account, at, "grant", plan.base_credits_per_month, 0, 0)
         self._credits_added(account)
         if account.total == 0 and not account.paused:
             self._pause(account, "The balance is 0 credits. Buy credits or enable "
@@ -283,34 +284,38 @@ class BillingEngine:
 
     # --- the ledger ---------------------------------------------------------------------
 
-    def _append(self, account: Account, at: datetime, kind: str, actor: str, d_base: int,
-                d_rollover: int, d_purchased: int, ref: str | None = None,
-                key: str | None = None, member_used: int = 0) -> int:
+    def _append(self, account: Account, at_us: int, kind: str, actor: int, d_base: int,
+                d_rollover: int, d_purchased: int, ref: int = -1, key: str | None = None,
+                member_used: int = 0) -> int:
+        """Append a row whose changes are already applied to the account's buckets."""
         entry_id = self._next_entry
-        self._next_entry += 1
-        row = account.ledger.append(
-            entry_id, to_micros(at), KIND_CODE[kind], self.names.code(actor), d_base,
-            d_rollover, d_purchased, account.base, account.rollover, account.purchased,
-            -1 if ref is None else self.names.code(ref), key, member_used, account.used,
-            account.paused)
+        self._next_entry = entry_id + 1
+        base, rollover, purchased = account.base, account.rollover, account.purchased
         # Invariant kept on in production (TigerBeetle-style): a bucket below zero is a bug
         # that must stop the write, not a state to carry on from.
-        if account.base < 0 or account.rollover < 0 or account.purchased < 0:
+        if base < 0 or rollover < 0 or purchased < 0:
             raise AssertionError(f"{account.id}: negative bucket after {kind}")
         self.mutations += 1
-        return row
+        return account.ledger.append(
+            (entry_id, at_us, KIND_CODE[kind], actor, d_base, d_rollover, d_purchased, base,
+             rollover, purchased, ref, member_used, account.used, account.paused), key)
+
+    def _system_entry(self, account: Account, at: datetime, kind: str, d_base: int,
+                      d_rollover: int, d_purchased: int, ref: str | None = None) -> int:
+        return self._append(account, to_micros(at), kind, self.names.code(SYSTEM), d_base,
+                            d_rollover, d_purchased,
+                            -1 if ref is None else self.names.code(ref))
 
     def _entry(self, account: Account, row: int) -> LedgerEntry:
-        ledger = account.ledger
+        values = account.ledger.row(row)
         names = self.names.names
-        ref = ledger.ref[row]
+        ref = values[REF]
         return LedgerEntry(
-            id=ledger.ids[row], account_id=account.id, at=from_micros(ledger.at[row]),
-            kind=KINDS[ledger.kind[row]], actor=names[ledger.actor[row]],
-            base=ledger.d_base[row], rollover=ledger.d_rollover[row],
-            purchased=ledger.d_purchased[row],
-            balance_after=ledger.base[row] + ledger.rollover[row] + ledger.purchased[row],
-            ref=None if ref < 0 else names[ref], idempotency_key=ledger.key[row])
+            id=values[ID], account_id=account.id, at=from_micros(values[AT]),
+            kind=KINDS[values[KIND]], actor=names[values[ACTOR]], base=values[D_BASE],
+            rollover=values[D_ROLLOVER], purchased=values[D_PURCHASED],
+            balance_after=values[BASE] + values[ROLLOVER] + values[PURCHASED],
+            ref=None if ref < 0 else names[ref], idempotency_key=account.ledger.keys[row])
 
     # --- boundary models ----------------------------------------------------------------
 

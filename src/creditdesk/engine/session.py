@@ -10,13 +10,15 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from .. import rules
+from ..models import MAX_CREDITS
 from ..errors import IdempotencyConflict, InvalidRequest, NotFound
 from ..models import (AutoRecharge, Balance, Context, CreditPack, Identity, Invoice,
                       LedgerEntry, MemberUsage, Plan, Subscription, UsageReceipt, UsageSeries)
 from . import history, spending
 from .accounts import Account, Membership
 from .core import CREDIT_PACKS
-from .ledger import KIND_CODE
+from .ledger import (ACTOR, AT, BASE, D_BASE, D_PURCHASED, D_ROLLOVER, KIND, KIND_CODE,
+                     MEMBER_USED, PAUSED, PERIOD_USED, PURCHASED, REF, ROLLOVER, STRIDE)
 
 if TYPE_CHECKING:
     from .core import BillingEngine
@@ -34,7 +36,8 @@ class BillingSession:
 
     # --- access ---------------------------------------------------------------------------
 
-    def _enter(self, account_id: object, action: str) -> tuple[Account, Membership]:
+    def _enter(self, account_id: object, action: str,
+               now: datetime | None = None) -> tuple[Account, Membership]:
         """The caller's account, caught up with the clock, if their role allows `action`.
         Call with the engine lock held."""
         engine = self.engine
@@ -42,8 +45,12 @@ class BillingSession:
         member = account.members.get(self.user_id) if account is not None else None
         if member is None:
             raise NotFound(f"no account {account_id!r}")
-        rules.require_role(member.role, action)
-        engine._catch_up(account)
+        if not rules.role_allows(member.role, action):
+            rules.require_role(member.role, action)
+        if now is None:
+            now = engine.clock()
+        if now >= account.period_end:
+            engine._catch_up(account, now)
         return account, member
 
     def _may(self, member: Membership, action: str) -> bool:
@@ -125,54 +132,64 @@ class BillingSession:
         engine = self.engine
         with engine.lock:
             now = engine.clock()
-            account, member = self._enter(account_id, "record_usage")
-            rules.check_credits(credits, "credits")
-            rules.check_text(campaign, "campaign")
-            rules.check_text(idempotency_key, "idempotency_key", max_length=255)
-            row = account.idempotency.get(idempotency_key)
+            account, member = self._enter(account_id, "record_usage", now)
+            if type(credits) is not int or not 0 < credits <= MAX_CREDITS:
+                rules.check_credits(credits, "credits")
+            # Cheap checks first; the validators run only to word the refusal.
+            if type(campaign) is not str or not 0 < len(campaign) <= 200 or campaign.isspace():
+                rules.check_text(campaign, "campaign")
+            key = idempotency_key
+            if type(key) is not str or not 0 < len(key) <= 255 or key.isspace():
+                rules.check_text(key, "idempotency_key", max_length=255)
+            row = account.idempotency.get(key)
             if row is not None:
-                ledger = account.ledger
-                first = -(ledger.d_base[row] + ledger.d_rollover[row] + ledger.d_purchased[row])
-                if (ledger.kind[row] != _USAGE or first != credits
-                        or engine.names.names[ledger.ref[row]] != campaign
-                        or engine.names.names[ledger.actor[row]] != self.user_id):
-                    raise self._conflict(idempotency_key)
+                values = account.ledger.row(row)
+                names = engine.names.names
+                first = -(values[D_BASE] + values[D_ROLLOVER] + values[D_PURCHASED])
+                if (values[KIND] != _USAGE or first != credits
+                        or names[values[REF]] != campaign
+                        or names[values[ACTOR]] != self.user_id):
+                    raise self._conflict(key)
                 return self._receipt(account, member, row, live=False)
-            row, _ = spending.debit(engine, account, member, credits, campaign,
-                                    idempotency_key, now)
-            return self._receipt(account, member, row, live=True)
+            row, recharged = spending.debit(engine, account, member, credits, campaign, key,
+                                            now)
+            rows = account.ledger.rows
+            at = row * STRIDE
+            balance = engine._balance(account) if self._may(member, "view_balance") else None
+            return UsageReceipt(
+                account_id=account.id, credits=credits, campaign=campaign,
+                from_base=-rows[at + D_BASE], from_rollover=-rows[at + D_ROLLOVER],
+                from_purchased=-rows[at + D_PURCHASED], recharged=recharged,
+                member_used_this_period=member.used, balance=balance)
 
     def _receipt(self, account: Account, member: Membership, row: int,
                  live: bool) -> UsageReceipt:
-        """The answer to a debit, rebuilt from its ledger row so that a replay returns the
-        first answer (`live` is False then: the account may have moved on since)."""
+        """The first answer to a debit, rebuilt from its ledger row for a replay."""
         engine = self.engine
         ledger = account.ledger
+        values = ledger.row(row)
         recharged = 0
-        if row and ledger.kind[row - 1] == _RECHARGE and ledger.key[row - 1] == ledger.key[row]:
-            recharged = ledger.d_purchased[row - 1]
+        if (row and ledger.get(row - 1, KIND) == _RECHARGE
+                and ledger.keys[row - 1] == ledger.keys[row]):
+            recharged = ledger.get(row - 1, D_PURCHASED)
         balance = None
         if self._may(member, "view_balance"):
-            if live:
-                balance = engine._balance(account)
-            else:
-                base, rollover = ledger.base[row], ledger.rollover[row]
-                purchased = ledger.purchased[row]
-                paused = bool(ledger.paused[row])
-                start, end = _period_of(account, ledger.at[row])
-                balance = Balance(
-                    account_id=account.id, base=base, rollover=rollover, purchased=purchased,
-                    total=base + rollover + purchased, used_this_period=ledger.period_used[row],
-                    period_start=start, period_end=end,
-                    autopilot="paused" if paused else "running",
-                    autopilot_reason=spending.ZERO_BALANCE if paused else None)
+            base, rollover, purchased = values[BASE], values[ROLLOVER], values[PURCHASED]
+            paused = bool(values[PAUSED])
+            start, end = _period_of(account, values[AT])
+            balance = Balance(
+                account_id=account.id, base=base, rollover=rollover, purchased=purchased,
+                total=base + rollover + purchased, used_this_period=values[PERIOD_USED],
+                period_start=start, period_end=end,
+                autopilot="paused" if paused else "running",
+                autopilot_reason=spending.ZERO_BALANCE if paused else None)
         return UsageReceipt(
             account_id=account.id,
-            credits=-(ledger.d_base[row] + ledger.d_rollover[row] + ledger.d_purchased[row]),
-            campaign=engine.names.names[ledger.ref[row]],
-            from_base=-ledger.d_base[row], from_rollover=-ledger.d_rollover[row],
-            from_purchased=-ledger.d_purchased[row], recharged=recharged,
-            member_used_this_period=ledger.member_used[row], balance=balance)
+            credits=-(values[D_BASE] + values[D_ROLLOVER] + values[D_PURCHASED]),
+            campaign=engine.names.names[values[REF]],
+            from_base=-values[D_BASE], from_rollover=-values[D_ROLLOVER],
+            from_purchased=-values[D_PURCHASED], recharged=recharged,
+            member_used_this_period=values[MEMBER_USED], balance=balance)
 
     @staticmethod
     def _conflict(key: str) -> IdempotencyConflict:
@@ -192,14 +209,14 @@ class BillingSession:
             rules.check_text(idempotency_key, "idempotency_key", max_length=255)
             row = account.idempotency.get(idempotency_key)
             if row is not None:
-                ledger = account.ledger
-                if (ledger.kind[row] != _PURCHASE or ledger.d_purchased[row] != credits
-                        or engine.names.names[ledger.actor[row]] != self.user_id):
+                values = account.ledger.row(row)
+                if (values[KIND] != _PURCHASE or values[D_PURCHASED] != credits
+                        or engine.names.names[values[ACTOR]] != self.user_id):
                     raise self._conflict(idempotency_key)
             else:
                 row = spending.purchase(engine, account, self.user_id, credits,
                                         idempotency_key, now)
-            invoice_id = engine.names.names[account.ledger.ref[row]]
+            invoice_id = engine.names.names[account.ledger.get(row, REF)]
             invoice = next(i for i in reversed(account.invoices) if i.id == invoice_id)
             return engine._invoice(account, invoice)
 

@@ -24,16 +24,19 @@ def debit(engine: BillingEngine, account: Account, member: Membership, credits: 
 
     Order matters: the member's limit first (a refusal there changes nothing and does not
     pause the org), then auto-recharge for what the debit would leave, then the split.
+    This is the hot path: it computes each value once and touches no pydantic model.
     """
-    if rules.exceeds_limit(member.used, credits, member.limit):
+    limit = member.limit
+    if limit is not None and member.used + credits > limit:
         raise MemberLimitReached(
             f"member limit reached: {member.user_id} has used {format_credits(member.used)} "
-            f"of a {format_credits(member.limit)} limit this period; this debit needs "
+            f"of a {format_credits(limit)} limit this period; this debit needs "
             f"{format_credits(credits)}")
+    at_us = to_micros(now)
     recharged = 0
     settings = account.recharge
     if settings.enabled and account.total - credits < settings.threshold:
-        recharged = _recharge(engine, account, member, credits, key, now)
+        recharged = _recharge(engine, account, member, credits, key, now, at_us)
     split = rules.split_debit(account.base, account.rollover, account.purchased, credits)
     if split is None:
         total = account.total
@@ -52,32 +55,26 @@ def debit(engine: BillingEngine, account: Account, member: Membership, credits: 
     account.used += credits
     if account.total == 0:
         engine._pause(account, ZERO_BALANCE)
-    row = engine._append(account, now, "usage", member.user_id, -from_base, -from_rollover,
-                         -from_purchased, campaign, key, member.used)
-    _roll_up(engine, account, member, campaign, now, from_base, from_rollover, from_purchased)
-    account.idempotency[key] = row
-    return row, recharged
-
-
-def _roll_up(engine: BillingEngine, account: Account, member: Membership, campaign: str,
-             now: datetime, from_base: int, from_rollover: int, from_purchased: int) -> None:
-    day_index = to_micros(now) // DAY_US
+    campaign_code = engine.names.code(campaign)
+    row = engine._append(account, at_us, "usage", member.code, -from_base, -from_rollover,
+                         -from_purchased, campaign_code, key, member.used)
+    day_index = at_us // DAY_US
     day = account.days.get(day_index)
     if day is None:
         day = account.days[day_index] = DayUsage()
     day.base += from_base
     day.rollover += from_rollover
     day.purchased += from_purchased
-    credits = from_base + from_rollover + from_purchased
     by_member = day.by_member
     by_member[member.code] = by_member.get(member.code, 0) + credits
-    code = engine.names.code(campaign)
     by_campaign = day.by_campaign
-    by_campaign[code] = by_campaign.get(code, 0) + credits
+    by_campaign[campaign_code] = by_campaign.get(campaign_code, 0) + credits
+    account.idempotency[key] = row
+    return row, recharged
 
 
 def _recharge(engine: BillingEngine, account: Account, member: Membership, credits: int,
-              key: str, now: datetime) -> int:
+              key: str, now: datetime, at_us: int) -> int:
     """One purchase (one invoice) of as many recharge amounts as the debit needs, within the
     monthly cap. Returns the credits bought (0 if none could be or the card declined)."""
     settings = account.recharge
@@ -100,7 +97,8 @@ def _recharge(engine: BillingEngine, account: Account, member: Membership, credi
         return 0
     settings.spent_cents += cents
     account.purchased += bought
-    engine._append(account, now, "recharge", member.user_id, 0, 0, bought, invoice.id, key)
+    engine._append(account, at_us, "recharge", member.code, 0, 0, bought,
+                   engine.names.code(invoice.id), key)
     engine._credits_added(account)
     return bought
 
@@ -118,7 +116,8 @@ def purchase(engine: BillingEngine, account: Account, user_id: str, credits: int
                               f"(invoice {failed.number} failed). Update the payment "
                               f"method in the portal and try again.")
     account.purchased += credits
-    row = engine._append(account, now, "purchase", user_id, 0, 0, credits, invoice.id, key)
+    row = engine._append(account, to_micros(now), "purchase", engine.names.code(user_id), 0, 0,
+                         credits, engine.names.code(invoice.id), key)
     engine._credits_added(account)
     account.idempotency[key] = row
     return row

@@ -22,13 +22,6 @@ _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 406: "not_acceptable
                429: "rate_limited"}
 
 
-class OperatorOnly(BillingError):
-    """A user's token on an operator path (403, required_role `operator`)."""
-
-    code = "permission_denied"
-    http_status = 403
-
-
 def error_body(code: str, message: str, *, required_role: str | None = None,
                field: str | None = None) -> bytes:
     return json.dumps({"error": {"code": code, "message": message,

@@ -1,0 +1,223 @@
+"""Engine at scale: an org of 10,000 members takes 1,000,000 debits over a year, through sessions.
+
+Run by hand (it prints figures, it is not a test):
+
+    .venv/bin/python bench/engine_scale.py                    # the full run, a few minutes
+    .venv/bin/python bench/engine_scale.py --debits 100000    # a quick look
+    .venv/bin/python bench/engine_scale.py --profile 50000    # then cProfile 50k more debits
+
+Targets (from the issue): reads cost the same after 1M debits as after 100k (<= 1.2x); a
+debit costs at most 10x a bare Python loop step (a dict update and a list append) measured
+in the same run; 1M debits and 10k members fit in 500 MiB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import random
+import resource
+import statistics
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+
+from creditdesk.engine import BillingEngine, ManualClock
+from creditdesk.errors import BillingError
+from creditdesk.models import Plan
+
+START = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
+YEAR = timedelta(days=365)
+ORG = "bench-org"
+MEAN_DEBIT = 100  # credits
+CAMPAIGNS = tuple(f"campaign-{n:02d}" for n in range(20))
+READ_REPEATS = 5
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--debits", type=int, default=1_000_000)
+    parser.add_argument("--members", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="after the run, profile N more debits and print the hot spots")
+    args = parser.parse_args(argv)
+    if args.debits < 10 or args.members < 1:
+        parser.error("--debits must be at least 10 and --members at least 1")
+    return args
+
+
+def max_rss_mib() -> float:
+    # ru_maxrss is in KiB on Linux (bytes on macOS; this box is Linux).
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def build_org(members: int, debits: int) -> tuple[BillingEngine, ManualClock, list]:
+    """An org whose plan, purchases and auto-recharge cover the year's usage, so debits
+    mostly succeed and the recharge path runs now and then, as in real use."""
+    clock = ManualClock(START)
+    engine = BillingEngine(clock=clock)
+    monthly_use = debits * MEAN_DEBIT // 12
+    base = max(1_000, monthly_use * 8 // 10 // 1_000 * 1_000)
+    engine.add_plan(Plan(id="scale", name="Scale", base_credits_per_month=base,
+                         rollover_cap=base // 2, billing_period="monthly",
+                         price_cents=base // 2))
+    engine.add_plan(Plan(id="free", name="Free", base_credits_per_month=0, rollover_cap=0,
+                         billing_period="monthly", price_cents=0))
+    user_ids = [f"user-{n:05d}" for n in range(members)]
+    for user_id in user_ids:
+        engine.add_user(user_id, name=f"User {user_id[5:]}", plan="free")
+    engine.create_org(ORG, name="Bench Org", owner=user_ids[0], plan="scale")
+    for user_id in user_ids[1:]:
+        engine.add_member(ORG, user_id, role="member")
+    sessions = [engine.session(user_id) for user_id in user_ids]
+    owner = sessions[0]
+    owner.purchase_credits(ORG, max(200, base // 200 * 200), idempotency_key="bench-buy")
+    step = max(200, base // 4 // 200 * 200)
+    owner.configure_auto_recharge(ORG, enabled=True, threshold=step, amount=step)
+    return engine, clock, sessions
+
+
+def plan_debits(rng: random.Random, first: int, count: int, total: int,
+                members: int) -> list[tuple]:
+    """Who spends what, when, under which key: decided before timing, so only the engine
+    (and the bare loop it is compared with) is measured."""
+    # Some members work far more than others; the campaign mix is skewed too.
+    weights = [1.0 / (1 + n % 97) for n in range(members)]
+    who = rng.choices(range(members), cum_weights=_cumulative(weights), k=count)
+    campaigns = rng.choices(CAMPAIGNS, cum_weights=_cumulative(
+        [1.0 / (n + 1) for n in range(len(CAMPAIGNS))]), k=count)
+    plan = []
+    for offset in range(count):
+        n = first + offset
+        plan.append((START + YEAR * n / total, who[offset],
+                     rng.randint(MEAN_DEBIT // 2, MEAN_DEBIT * 3 // 2),
+                     campaigns[offset], f"bench-{n}"))
+    return plan
+
+
+def _cumulative(weights: list[float]) -> list[float]:
+    total, out = 0.0, []
+    for weight in weights:
+        total += weight
+        out.append(total)
+    return out
+
+
+def run_debits(clock: ManualClock, sessions: list, plan: list[tuple]) -> tuple[float, int]:
+    refused = 0
+    began = time.perf_counter()
+    for instant, member, credits, campaign, key in plan:
+        clock.set(instant)
+        try:
+            sessions[member].record_usage(ORG, credits, campaign=campaign,
+                                          idempotency_key=key)
+        except BillingError:
+            refused += 1
+    return time.perf_counter() - began, refused
+
+
+def run_bare_loop(plan: list[tuple]) -> float:
+    """The yardstick: the least a Python loop over the same debits can do."""
+    totals: dict[int, int] = {}
+    log: list[tuple] = []
+    began = time.perf_counter()
+    for instant, member, credits, campaign, key in plan:
+        totals[member] = totals.get(member, 0) + credits
+        log.append((instant, member, credits, campaign, key))
+    return time.perf_counter() - began
+
+
+def read_costs(owner, now: datetime) -> dict[str, float]:
+    """Median seconds of each dashboard read, after one untimed call (which may close
+    periods the clock has passed)."""
+    reads = {
+        "balance": lambda: owner.balance(ORG),
+        "members": lambda: owner.members(ORG),
+        "usage_history day/source 90 days": lambda: owner.usage_history(
+            ORG, start=now - timedelta(days=90), end=now, granularity="day",
+            group_by="source"),
+        "usage_history month/campaign 1 year": lambda: owner.usage_history(
+            ORG, start=now - YEAR, end=now, granularity="month", group_by="campaign"),
+    }
+    costs = {}
+    for name, read in reads.items():
+        read()
+        times = []
+        for _ in range(READ_REPEATS):
+            began = time.perf_counter()
+            read()
+            times.append(time.perf_counter() - began)
+        costs[name] = statistics.median(times)
+    return costs
+
+
+def fmt_us(seconds: float) -> str:
+    return f"{seconds * 1e6:,.2f} µs"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    rng = random.Random(args.seed)
+    total, chunk = args.debits, max(1, args.debits // 10)
+    rss_before = max_rss_mib()
+    began = time.perf_counter()
+    engine, clock, sessions = build_org(args.members, total)
+    print(f"set-up: {args.members:,} members in {time.perf_counter() - began:.2f} s")
+
+    chunk_costs: list[float] = []
+    bare_costs: list[float] = []
+    refused_total = 0
+    reads_early: dict[str, float] = {}
+    done = 0
+    while done < total:
+        count = min(chunk, total - done)
+        plan = plan_debits(rng, done, count, total, args.members)
+        if not chunk_costs or done + count >= total:
+            bare_costs.append(run_bare_loop(plan) / count)
+        elapsed, refused = run_debits(clock, sessions, plan)
+        chunk_costs.append(elapsed / count)
+        refused_total += refused
+        done += count
+        print(f"  {done:>9,} debits: {fmt_us(elapsed / count)} per debit "
+              f"({refused:,} refused)", flush=True)
+        if len(chunk_costs) == 1:
+            reads_early = read_costs(sessions[0], clock())
+    reads_late = read_costs(sessions[0], clock())
+
+    print(f"\nreads after {chunk:,} debits vs after {total:,} (median of {READ_REPEATS}; "
+          f"target <= 1.2x)")
+    for name, early in reads_early.items():
+        late = reads_late[name]
+        print(f"  {name:<38} {fmt_us(early):>16} {fmt_us(late):>16}   {late / early:5.2f}x")
+
+    bare = statistics.median(bare_costs)
+    early_debit, late_debit = chunk_costs[0], chunk_costs[-1]
+    print(f"\ndebit, first {chunk:,}: {fmt_us(early_debit)};  last {chunk:,}: "
+          f"{fmt_us(late_debit)}  ({late_debit / early_debit:.2f}x)")
+    print(f"bare loop step (dict update + list append): {fmt_us(bare)}")
+    print(f"debit / bare step: early {early_debit / bare:.1f}x, late {late_debit / bare:.1f}x "
+          f"(target <= 10x)")
+    print(f"refused debits: {refused_total:,} of {total:,}")
+    balance = sessions[0].balance(ORG)
+    print(f"org balance at the end: {balance.total:,} credits, autopilot {balance.autopilot}")
+    print(f"\npeak RSS: {max_rss_mib():,.0f} MiB (the interpreter and imports alone: "
+          f"{rss_before:,.0f} MiB; target <= 500 MiB)")
+
+    if args.profile:
+        plan = plan_debits(rng, total, args.profile, total, args.members)
+        # Keep stepping forward from where the year ended, a minute apart.
+        last = clock()
+        plan = [(last + timedelta(minutes=n + 1), *rest[1:]) for n, rest in enumerate(plan)]
+        profiler = cProfile.Profile()
+        profiler.enable()
+        run_debits(clock, sessions, plan)
+        profiler.disable()
+        print(f"\nhot spots over {args.profile:,} more debits (by own time):")
+        pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(20)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

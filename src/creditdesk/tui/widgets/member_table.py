@@ -1,0 +1,187 @@
+"""MemberTable: a Line API list of members (ScrollView + render_line + a line cache).
+
+A DataTable builds every row up front; with 10,000 members that is seconds of work on
+each reload. This widget draws only the rows on screen and caches them, like Toolong.
+"""
+
+from __future__ import annotations
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.binding import Binding
+from textual.cache import LRUCache
+from textual.events import Click
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from ...models import MemberUsage
+from ...money import format_credits
+from .member_view import COLUMNS, MemberView, closeness, is_stopped
+
+BAR_CELLS = 7
+# The cursor row is marked by a glyph too, so it shows without colour (NO_COLOR).
+CURSOR_MARK = "› "
+MIN_NAME = 12
+
+
+def column_widths(total: int) -> list[int]:
+    fixed = sum(c.width for c in COLUMNS if c.width) + len(COLUMNS)  # one space each
+    name = max(MIN_NAME, total - fixed)
+    return [c.width or name for c in COLUMNS]
+
+
+def closeness_cell(member: MemberUsage) -> tuple[str, str]:
+    """(bar, percent) of the way to the limit; words rather than colour mark a stop."""
+    if member.limit is None:
+        return "", "no limit"
+    ratio = closeness(member)
+    filled = min(BAR_CELLS, round(min(ratio, 1.0) * BAR_CELLS))
+    bar = "█" * filled + "░" * (BAR_CELLS - filled)
+    if is_stopped(member):
+        return bar, " STOP"
+    return bar, f"{min(ratio, 9.99) * 100:4.0f}%"
+
+
+class MemberTable(ScrollView, can_focus=True):
+    """Keys: up/down, page up/down, home/end move the cursor; enter chooses the member."""
+
+    COMPONENT_CLASSES = {"member-table--cursor", "member-table--stopped",
+                         "member-table--bar"}
+    DEFAULT_CSS = """
+    MemberTable { height: 1fr; }
+    MemberTable > .member-table--cursor { background: $block-cursor-background;
+                                          color: $block-cursor-foreground; text-style: bold; }
+    MemberTable:blur > .member-table--cursor { background: $block-cursor-blurred-background;
+                                               text-style: none; }
+    MemberTable > .member-table--stopped { color: $text-error; text-style: bold; }
+    MemberTable > .member-table--bar { color: $primary; }
+    """
+    BINDINGS = [
+        Binding("up", "cursor(-1)", "Up", show=False, id="members.up"),
+        Binding("down", "cursor(1)", "Down", show=False, id="members.down"),
+        Binding("pageup", "page(-1)", "Page up", show=False, id="members.page_up"),
+        Binding("pagedown", "page(1)", "Page down", show=False, id="members.page_down"),
+        Binding("home", "jump(0)", "First", show=False, id="members.first"),
+        Binding("end", "jump(-1)", "Last", show=False, id="members.last"),
+        Binding("enter", "choose", "Choose", show=False, id="members.choose"),
+    ]
+
+    cursor: reactive[int] = reactive(0, always_update=True)
+
+    class CursorMoved(Message):
+        def __init__(self, member: MemberUsage | None) -> None:
+            super().__init__()
+            self.member = member
+
+    class Chosen(Message):
+        def __init__(self, member: MemberUsage) -> None:
+            super().__init__()
+            self.member = member
+
+    def __init__(self, view: MemberView, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.view = view
+        self._cache: LRUCache[tuple, Strip] = LRUCache(1024)
+        self._version = 0
+
+    # --- data -------------------------------------------------------------------------
+    def rows_changed(self, keep_user: str | None = None) -> None:
+        """Call after the view's rows changed; keeps the cursor on `keep_user` if shown."""
+        self._version += 1
+        self._cache.clear()
+        self.virtual_size = Size(self.size.width, len(self.view.rows))
+        index = self.view.index_of(keep_user) if keep_user else None
+        self.cursor = index if index is not None else min(self.cursor,
+                                                          max(0, len(self.view.rows) - 1))
+        self.refresh()
+
+    @property
+    def current(self) -> MemberUsage | None:
+        rows = self.view.rows
+        return rows[self.cursor] if 0 <= self.cursor < len(rows) else None
+
+    def watch_cursor(self, old: int, new: int) -> None:
+        if self.view.rows:
+            self.scroll_to_region_of(new)
+        self.refresh()
+        self.post_message(self.CursorMoved(self.current))
+
+    def scroll_to_region_of(self, index: int) -> None:
+        height = self.scrollable_content_region.height
+        top = round(self.scroll_y)
+        if index < top:
+            self.scroll_to(y=index, animate=False, immediate=True)
+        elif height and index >= top + height:
+            self.scroll_to(y=index - height + 1, animate=False, immediate=True)
+
+    # --- actions ------------------------------------------------------------------------
+    def _clamp(self, index: int) -> int:
+        return max(0, min(index, len(self.view.rows) - 1))
+
+    def action_cursor(self, step: int) -> None:
+        self.cursor = self._clamp(self.cursor + step)
+
+    def action_page(self, direction: int) -> None:
+        page = max(1, self.scrollable_content_region.height - 1)
+        self.cursor = self._clamp(self.cursor + direction * page)
+
+    def action_jump(self, index: int) -> None:
+        self.cursor = self._clamp(index if index >= 0 else len(self.view.rows) - 1)
+
+    def action_choose(self) -> None:
+        if self.current is not None:
+            self.post_message(self.Chosen(self.current))
+
+    def on_click(self, event: Click) -> None:
+        index = round(self.scroll_y) + event.y
+        if 0 <= index < len(self.view.rows):
+            self.cursor = index
+
+    # --- drawing ------------------------------------------------------------------------
+    def on_resize(self) -> None:
+        self._cache.clear()
+        self.virtual_size = Size(self.size.width, len(self.view.rows))
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        index = round(self.scroll_y) + y
+        if index >= len(self.view.rows):
+            return Strip.blank(width, self.rich_style)
+        selected = index == self.cursor
+        key = (index, width, selected, self._version, self.has_focus)
+        strip = self._cache.get(key)
+        if strip is None:
+            strip = self._render_row(self.view.rows[index], width, selected)
+            self._cache[key] = strip
+        return strip
+
+    def _render_row(self, member: MemberUsage, width: int, selected: bool) -> Strip:
+        base = self.rich_style
+        if selected:
+            base += self.get_component_rich_style("member-table--cursor")
+        stopped_style = base + self.get_component_rich_style("member-table--stopped")
+        bar_style = base + self.get_component_rich_style("member-table--bar")
+        widths = column_widths(width - len(CURSOR_MARK))
+        name_w, role_w, used_w, limit_w, close_w, share_w = widths
+        limit = "none" if member.limit is None else format_credits(member.limit, unit=False)
+        bar, percent = closeness_cell(member)
+        stopped = is_stopped(member)
+        share = f"{self.view.share(member) * 100:.1f}%"
+        segments = [
+            Segment(CURSOR_MARK if selected else " " * len(CURSOR_MARK), base),
+            Segment(f"{_fit(member.name, name_w)} {member.role:<{role_w}} "
+                    f"{format_credits(member.used_this_period, unit=False):>{used_w}} "
+                    f"{limit:>{limit_w}} ", base),
+            Segment(bar, stopped_style if stopped else bar_style),
+            Segment(f"{percent:>{close_w - len(bar)}}", stopped_style if stopped else base),
+            Segment(f" {share:>{share_w}} ", base),
+        ]
+        strip = Strip(segments)
+        return strip.adjust_cell_length(width, base)
+
+
+def _fit(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -1,0 +1,1 @@
+"""Contract tests: every BillingBackend behaves the same, in memory or over HTTP."""
