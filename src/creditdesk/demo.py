@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import bisect
+import gc
 import math
 import random
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from .engine import BillingEngine, ManualClock, TestPaymentGateway
@@ -34,9 +36,12 @@ MIN_MEMBERS = len(FIXED_PEOPLE)
 # usage, with about ten days left to watch close.
 DAYS_INTO_PERIOD = 19
 # Org usage per period as a share of the plan's allowance: a slow first month (its unused
-# base is forfeited), then growth past the allowance (rollover drains, packs and recharges).
+# base is forfeited), then growth past the allowance (rollover drains, packs and recharges),
+# then calmer months under member limits, so that at `now` every bucket holds credits and
+# the coming close has something to roll over.
 RAMP = (0.35, 0.9, 1.3)
-STEADY_LOAD = 1.45
+BUSY_LOAD = 1.45
+CALM_LOADS = (0.85, 0.95)  # the last full period, the current one
 
 FIRST_NAMES = (
     "Aiko", "Amara", "Arjun", "Beatriz", "Carlos", "Chen", "Dmitri", "Elif", "Emeka", "Farah",
@@ -68,10 +73,10 @@ class Habit:
 
 
 HABITS = (
-    Habit("heavy", 3.0, 5.0, 1.0, 0.25),
-    Habit("steady", 1.0, 1.5, 1.0, 0.1),
-    Habit("light", 0.35, 0.5, 1.0, 0.1),
-    Habit("weekender", 1.0, 1.5, 0.3, 1.6),
+    Habit("heavy", 3.0, 3.5, 1.0, 0.25),
+    Habit("steady", 1.0, 1.0, 1.0, 0.1),
+    Habit("light", 0.35, 0.35, 1.0, 0.1),
+    Habit("weekender", 1.0, 1.0, 0.3, 1.6),
 )
 HABIT_ODDS = (0.15, 0.45, 0.3, 0.1)
 
@@ -97,10 +102,22 @@ class DemoWorld:
     member_ids: tuple[str, ...]       # everyone in the org, owner first
     campaigns: tuple[str, ...]
     personal_campaigns: tuple[str, ...]
+    people: tuple[DemoPerson, ...] = field(repr=False)  # everyone's habits, as in member_ids
+    activity_weights: tuple[float, ...] = field(repr=False)  # cumulative, for next_activity
+
+    def next_activity(self, rng: random.Random) -> tuple[str, int, str]:
+        """One more debit in the style of the history, as (user id, credits, campaign): who
+        works more often comes up more often. For live activity; pass your own Random so the
+        world stays as built."""
+        weights = self.activity_weights
+        person = self.people[bisect.bisect_right(weights, rng.random() * weights[-1])]
+        return person.user_id, person.next_run(rng), person.next_campaign(rng)
 
 
-@dataclass
-class _Person:
+@dataclass(frozen=True)
+class DemoPerson:
+    """One member of the demo org and how they use agents."""
+
     user_id: str
     name: str
     role: str
@@ -109,6 +126,14 @@ class _Person:
     run_size: float
     campaigns: tuple[str, ...]
     campaign_weights: tuple[float, ...]  # cumulative
+
+    def next_run(self, rng: random.Random) -> int:
+        """Credits of one run: around the person's usual size, in steps of 5."""
+        return max(5, round(self.run_size * (0.4 + 1.2 * rng.random()) / 5) * 5)
+
+    def next_campaign(self, rng: random.Random) -> str:
+        weights = self.campaign_weights
+        return self.campaigns[bisect.bisect_right(weights, rng.random() * weights[-1])]
 
 
 def build_demo(now: datetime, seed: int = 7, members: int = 24, months: int = 6) -> DemoWorld:
@@ -119,7 +144,15 @@ def build_demo(now: datetime, seed: int = 7, members: int = 24, months: int = 6)
     engine's public API at past instants with a ManualClock stepped forward.
     """
     now, seed, members, months = _check_args(now, seed, members, months)
-    return _Builder(now, seed, members, months).build()
+    # A build allocates much and frees nothing; pausing the cycle collector meanwhile saves
+    # it from re-scanning the growing world (several percent at 10,000 members).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _Builder(now, seed, members, months).build()
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _check_args(now: object, seed: object, members: object,
@@ -130,14 +163,14 @@ def _check_args(now: object, seed: object, members: object,
     if type(seed) is not int:
         raise InvalidRequest(f"seed must be a whole number, not {type(seed).__name__}",
                              field="seed")
-    for field, value, low, high in (("members", members, MIN_MEMBERS, MAX_MEMBERS),
+    for name, value, low, high in (("members", members, MIN_MEMBERS, MAX_MEMBERS),
                                     ("months", months, 1, MAX_MONTHS)):
         if type(value) is not int:
-            raise InvalidRequest(f"{field} must be a whole number, not {type(value).__name__}",
-                                 field=field)
+            raise InvalidRequest(f"{name} must be a whole number, not {type(value).__name__}",
+                                 field=name)
         if not low <= value <= high:
-            raise InvalidRequest(f"{field} must be between {low:,} and {high:,}, got {value:,}",
-                                 field=field)
+            raise InvalidRequest(f"{name} must be between {low:,} and {high:,}, got {value:,}",
+                                 field=name)
     return now.astimezone(UTC), seed, members, months
 
 
@@ -146,7 +179,8 @@ def _round_to(value: float, step: int) -> int:
 
 
 def _catalogue(members: int) -> tuple[list[Plan], str, str]:
-    """Every plan, the org's plan and the one its owner has scheduled next."""
+    """Every plan, the org's plan, and the one its owner has scheduled next (the same
+    allowance billed yearly, which costs less)."""
     plans = [
         Plan(id="free", name="Free", base_credits_per_month=1_000, rollover_cap=0,
              billing_period="monthly", price_cents=0),
@@ -164,7 +198,7 @@ def _catalogue(members: int) -> tuple[list[Plan], str, str]:
              rollover_cap=200_000, billing_period="annual", price_cents=1_899_000),
     ]
     if members <= TEAM_MAX_MEMBERS:
-        return plans, "team", "business"
+        return plans, "team", "team-annual"
     if members <= BUSINESS_MAX_MEMBERS:
         return plans, "business", "business-annual"
     base = _round_to(members * ENTERPRISE_CREDITS_PER_MEMBER, 10_000)
@@ -230,7 +264,7 @@ class _Builder:
         # Limits the owner set when the org began: Dana's leaves room, Eli's is tight.
         dana, eli = self.people[3], self.people[4]
         self.owner_session.set_member_limit(
-            self.org_id, dana.user_id, _round_to(dana.credits_per_month * STEADY_LOAD * 1.1, 500))
+            self.org_id, dana.user_id, _round_to(dana.credits_per_month * 1.1, 500))
         self.owner_session.set_member_limit(
             self.org_id, eli.user_id, _round_to(eli.credits_per_month * 0.6, 500))
         # A few more, so the members table shows limits at every scale.
@@ -238,7 +272,7 @@ class _Builder:
             self.owner_session.set_member_limit(
                 self.org_id, person.user_id, _round_to(person.credits_per_month * 2, 1_000))
 
-    def cast(self) -> list[_Person]:
+    def cast(self) -> list[DemoPerson]:
         rng = self.rng
         names: list[tuple[str, str, str]] = list(FIXED_PEOPLE)
         taken = {user_id for user_id, _, _ in names}
@@ -263,14 +297,14 @@ class _Builder:
             mix = rng.sample(ORG_CAMPAIGNS, rng.randint(1, 3))
             weights = [rng.uniform(0.2, 1.0) for _ in mix]
             cumulative = [sum(weights[: i + 1]) for i in range(len(weights))]
-            people.append(_Person(user_id, name, role, habit, per_month,
-                                  per_month / (habit.runs_per_week * 52 / 12),
-                                  tuple(mix), tuple(cumulative)))
+            run_size = per_month / (habit.runs_per_week * 52 / 12)
+            people.append(DemoPerson(user_id, name, role, habit, per_month, run_size,
+                                     tuple(mix), tuple(cumulative)))
         return people
 
     # --- the story --------------------------------------------------------------------
 
-    def script(self) -> list[tuple[datetime, object]]:
+    def script(self) -> list[tuple[datetime, Callable[[], None]]]:
         """The owner's deliberate acts, each at its instant; usage flows around them."""
         span = self.now - self.start
         base = self.org_plan.base_credits_per_month
@@ -283,6 +317,8 @@ class _Builder:
             # The card is declined once (a failed invoice), the owner fixes it in the portal
             # and retries the same request a few minutes later.
             key = self.key("demo-purchase")
+            # Any period close due by now bills before the card fails, not during it.
+            self.owner_session.balance(self.org_id)
             self.payments.decline(self.org_id, True)
             try:
                 self.owner_session.purchase_credits(self.org_id, pack, idempotency_key=key)
@@ -297,15 +333,15 @@ class _Builder:
                 self.org_id, enabled=True, threshold=threshold, amount=recharge,
                 monthly_cap_cents=cap_cents)
 
-        def schedule_upgrade() -> None:
+        def schedule_annual_billing() -> None:
             self.owner_session.change_plan(self.org_id, self.next_plan)
 
         hours = timedelta(hours=1)
         return [
             (self._working_hour(self.start + span * 0.4), declined_then_paid),
             (self._working_hour(self.start + span * 0.45), enable_recharge),
-            (self.now - timedelta(days=2), schedule_upgrade),
-            (self.now - 3 * hours, self.bring_dana_near_her_limit),
+            (self.now - timedelta(days=2), schedule_annual_billing),
+            (self.now - 4 * hours, self.bring_dana_near_her_limit),
             (self.now - 2 * hours, self.stop_eli_at_his_limit),
             (self.now - hours, self.keep_autopilot_running),
         ]
@@ -316,19 +352,29 @@ class _Builder:
     def bring_dana_near_her_limit(self) -> None:
         dana = self.people[3].user_id
         usage = self.sessions[3].my_usage(self.org_id)
-        limit, used = usage.limit, usage.used_this_period
-        target = limit * 9 // 10
-        if used < target * 95 // 100:
-            self.record(3, target - used, self.people[3].campaigns[0])
-        elif used > limit * 95 // 100:
+        if usage.used_this_period > usage.limit * 95 // 100:
             # She outgrew her limit; the owner raised it so she can finish the period.
-            self.owner_session.set_member_limit(self.org_id, dana,
-                                                _round_to(used * 10 / 9 + 250, 500))
+            self.owner_session.set_member_limit(
+                self.org_id, dana, _round_to(usage.used_this_period * 10 / 9 + 250, 500))
+        else:
+            self.work_until(3, usage.limit * 9 // 10, timedelta(minutes=10))
 
     def stop_eli_at_his_limit(self) -> None:
-        usage = self.sessions[4].my_usage(self.org_id)
-        if usage.used_this_period < usage.limit:
-            self.record(4, usage.limit - usage.used_this_period, self.people[4].campaigns[0])
+        self.work_until(4, self.sessions[4].my_usage(self.org_id).limit, timedelta(minutes=5))
+
+    def work_until(self, who: int, used: int, pace: timedelta, runs: int = 10) -> None:
+        """The person's usual runs, `pace` apart, until their period use reaches `used`
+        (the last run takes what is left)."""
+        person, session = self.people[who], self.sessions[who]
+        left = used - session.my_usage(self.org_id).used_this_period
+        for run in range(runs):
+            if left <= 0:
+                return
+            credits = left if run == runs - 1 else min(left, person.next_run(self.rng))
+            if not self.record(who, credits, person.next_campaign(self.rng)):
+                return
+            left -= credits
+            self.at(self.clock() + pace)
 
     def keep_autopilot_running(self) -> None:
         # The first screen should show work flowing: an owner would have topped up by now.
@@ -338,13 +384,14 @@ class _Builder:
             self.owner_session.purchase_credits(self.org_id, _round_to(base / 2, 200),
                                                 idempotency_key=self.key("demo-purchase"))
 
-    def record(self, who: int, credits: int, campaign: str,
-               account_id: str | None = None) -> None:
+    def record(self, who: int, credits: int, campaign: str) -> bool:
+        """One debit by person `who` for the org; False if it was refused."""
         try:
-            self.sessions[who].record_usage(account_id or self.org_id, credits,
-                                            campaign=campaign, idempotency_key=self.key())
+            self.sessions[who].record_usage(self.org_id, credits, campaign=campaign,
+                                            idempotency_key=self.key())
         except (MemberLimitReached, InsufficientCredits):
-            pass  # the agent was refused, as it would be; the story goes on
+            return False  # the agent was refused, as it would be; the story goes on
+        return True
 
     # --- usage --------------------------------------------------------------------------
 
@@ -359,55 +406,64 @@ class _Builder:
             cumulative.append(total)
         return cumulative
 
+    def day_events(self, day: datetime) -> list[tuple[int, int, int, str]]:
+        """That day's debits as (second of the day, person index or -1 for the owner's
+        personal account, credits, campaign), in time order."""
+        rng, random_ = self.rng, self.rng.random
+        weekend = day.weekday() >= 5
+        period = bisect.bisect_right(self.boundaries, day + timedelta(hours=12)) - 1
+        cumulative = self.rates[weekend]
+        expected = cumulative[-1] * self.loads[min(period, self.months)]
+        count = max(0, round(rng.gauss(expected, math.sqrt(expected))))
+        people, events = self.people, []
+        for _ in range(count):
+            index = bisect.bisect_right(cumulative, random_() * cumulative[-1])
+            person = people[index]
+            # Mostly working hours (UTC); sizes vary around the person's usual run.
+            second = 7 * 3600 + int(random_() * 14 * 3600)
+            events.append((second, index, person.next_run(rng), person.next_campaign(rng)))
+        if random_() < (0.8 if weekend else 0.3):
+            # The owner's own side projects, charged to her personal account.
+            events.append((8 * 3600 + int(random_() * 15 * 3600), -1,
+                           50 * 5 + int(random_() * 90) * 5, rng.choice(PERSONAL_CAMPAIGNS)))
+        events.sort()
+        return events
+
     def build(self) -> DemoWorld:
         self.set_up()
         rng = self.rng
+        self.rates = {False: self.daily_rates(False), True: self.daily_rates(True)}
+        shape = [RAMP[i] if i < len(RAMP) else BUSY_LOAD for i in range(self.months + 1)]
+        shape[max(1, self.months - 1):] = CALM_LOADS[-self.months:]
+        self.loads = [load * rng.uniform(0.92, 1.08) for load in shape]
         script = sorted(self.script(), key=lambda item: item[0])
         step = 0
-        rates = {False: self.daily_rates(False), True: self.daily_rates(True)}
-        ramp = RAMP if self.months > 2 else RAMP[:1]
-        loads = [(ramp[i] if i < len(ramp) else STEADY_LOAD) * rng.uniform(0.92, 1.08)
-                 for i in range(self.months + 1)]
-        people = self.people
-        personal = self.personal_account_id
+        # The hot loop (a million debits at the largest scale) keeps its names local.
+        record = [session.record_usage for session in self.sessions]
+        org, personal, clock, start = self.org_id, self.personal_account_id, self.clock, self.start
+        refused = (MemberLimitReached, InsufficientCredits)
         cutoff = self.now - timedelta(hours=4)
-        day = self.start.replace(hour=0)
+        day = start.replace(hour=0)
         while day < cutoff:
-            weekend = day.weekday() >= 5
-            period = bisect.bisect_right(self.boundaries, day + timedelta(hours=12)) - 1
-            cumulative = rates[weekend]
-            expected = cumulative[-1] * loads[min(period, self.months)]
-            count = max(0, round(rng.gauss(expected, math.sqrt(expected))))
-            events = []
-            for _ in range(count):
-                person_index = bisect.bisect_right(cumulative, rng.random() * cumulative[-1])
-                person = people[person_index]
-                second = rng.randrange(7 * 3600, 21 * 3600)
-                size = max(5, round(person.run_size * rng.uniform(0.4, 1.6) / 5) * 5)
-                pick = rng.random() * person.campaign_weights[-1]
-                campaign = person.campaigns[bisect.bisect_right(person.campaign_weights, pick)]
-                events.append((second, person_index, size, campaign))
-            if rng.random() < (0.8 if weekend else 0.3):
-                # The owner's own side projects, charged to her personal account.
-                events.append((rng.randrange(8 * 3600, 23 * 3600), -1,
-                               rng.randrange(50, 140) * 5, rng.choice(PERSONAL_CAMPAIGNS)))
-            events.sort()
-            for second, person_index, size, campaign in events:
+            for second, who, size, campaign in self.day_events(day):
                 instant = day + timedelta(seconds=second)
-                if instant <= self.start or instant >= cutoff:
+                if instant <= start or instant >= cutoff:
                     continue
                 while step < len(script) and script[step][0] <= instant:
                     self.at(script[step][0])
                     script[step][1]()
                     step += 1
-                self.at(instant)
-                if person_index < 0:
-                    self.record(0, size, campaign, account_id=personal)
-                else:
-                    self.record(person_index, size, campaign)
+                if instant > clock():
+                    clock.set(instant)
+                self.keys += 1
+                try:
+                    record[max(who, 0)](personal if who < 0 else org, size, campaign=campaign,
+                                        idempotency_key=f"demo-{self.keys}")
+                except refused:
+                    pass  # the agent was refused, as it would be; the story goes on
             day += timedelta(days=1)
         for instant, act in script[step:]:
-            self.at(max(instant, self.clock()))
+            self.at(instant)
             act()
         self.at(self.now)
         return self.world()
@@ -421,4 +477,5 @@ class _Builder:
             member=people[2].user_id, members_near_limit=(people[3].user_id,),
             stopped_member=people[4].user_id, personal_account_id=self.personal_account_id,
             member_ids=tuple(p.user_id for p in people), campaigns=ORG_CAMPAIGNS,
-            personal_campaigns=PERSONAL_CAMPAIGNS)
+            personal_campaigns=PERSONAL_CAMPAIGNS, people=tuple(people),
+            activity_weights=tuple(self.rates[False]))

@@ -27,7 +27,7 @@ MAX_CENTS = MAX_CREDITS // 2
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, defer_build=True)
 
 
 class Plan(_Model):

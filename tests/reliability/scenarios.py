@@ -271,14 +271,15 @@ def _funded_org(world, org: str, owner: str, members: list[str], credits: int):
     return boss
 
 
-def _crowd_debits(world, org: str, members: list[str], plan: list[list[int]]) -> Tally:
-    """Thread i debits the amounts plan[i], one after another."""
+def _crowd_debits(world, org: str, members: list[str], plan: list[list[int]],
+                  batch: str = "a") -> Tally:
+    """Thread i debits the amounts plan[i], one after another (keys unique per batch)."""
     tally = Tally()
     sessions = [world.session(members[i % len(members)]) for i in range(len(plan))]
 
     def work(i: int) -> None:
         for n, credits in enumerate(plan[i]):
-            key = f"{org}-{i}-{n}"
+            key = f"{batch}-{i}-{n}"
             try:
                 receipt = sessions[i].record_usage(org, credits, campaign="auto",
                                                    idempotency_key=key)
@@ -338,7 +339,7 @@ def recharge_contention(world, prefix: str, *, threads: int = 16, debits: int = 
     # Random debits from many threads: the ledger replays as one sequential history.
     rng = random.Random(seed)
     plan = [[rng.randint(1, 900) for _ in range(debits)] for _ in range(threads)]
-    crowd = _crowd_debits(world, org, members, plan)
+    crowd = _crowd_debits(world, org, members, plan, batch="b")
     assert len(crowd.accepted) == threads * debits    # work never stops while recharge works
     entries = world.ledger_entries(org)
     final = boss.balance(org)
@@ -382,7 +383,7 @@ def recharge_declined(world, prefix: str, *, threads: int = 20) -> dict:
     # Paying again later does not quietly re-enable it: the owner decides.
     world.decline(org, False)
     boss.purchase_credits(org, 400, idempotency_key="after")
-    world.session(members[0]).record_usage(org, 400, campaign="x", idempotency_key="after")
+    world.session(members[0]).record_usage(org, 400, campaign="x", idempotency_key="after-debit")
     assert [i for i in boss.invoices(org) if i.kind == "recharge"] == failed
     return {"operations": threads + 2, "faults": 1}
 

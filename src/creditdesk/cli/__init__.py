@@ -20,6 +20,21 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _demo_members(text: str) -> int:
+    value = _positive_int(text)
+    # The demo casts five different people (owner, admin, member, near-limit, stopped).
+    if not 5 <= value <= 100_000:
+        raise argparse.ArgumentTypeError(f"the demo needs 5 to 100,000 members, got {value}")
+    return value
+
+
+def _demo_months(text: str) -> int:
+    value = _positive_int(text)
+    if value > 60:
+        raise argparse.ArgumentTypeError(f"the demo covers 1 to 60 months, got {value}")
+    return value
+
+
 def _seed(text: str) -> int:
     try:
         return int(text)
@@ -37,9 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="open the dashboard offline on the demo world")
     demo.add_argument("--as", dest="role", choices=["owner", "admin", "member"],
                       default="owner", help="whose eyes to see the demo org through")
-    demo.add_argument("--members", type=_positive_int, default=24,
+    demo.add_argument("--members", type=_demo_members, default=24,
                       help="members in the demo org (default 24)")
-    demo.add_argument("--months", type=_positive_int, default=6,
+    demo.add_argument("--months", type=_demo_months, default=6,
                       help="months of history (default 6)")
     demo.add_argument("--seed", type=_seed, default=7, help="random seed (default 7)")
 

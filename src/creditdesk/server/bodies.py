@@ -77,6 +77,19 @@ class DemoBody(_Body):
 
 # --- answers -----------------------------------------------------------------------------
 
+class ErrorDetail(_Body):
+    code: str
+    message: str
+    required_role: str | None
+    field: str | None
+
+
+class ErrorBody(_Body):
+    """Every refusal: clients dispatch on `error.code` (402 is shared by three codes)."""
+
+    error: ErrorDetail
+
+
 class PortalUrl(_Body):
     url: str
 

@@ -52,8 +52,31 @@ def invalid_from_validation(error: ValidationError) -> InvalidRequest:
     if kind == "timezone_aware":
         return InvalidRequest(f"{field} must carry a UTC offset (a naive time is ambiguous)",
                               field=field)
+    expected = _EXPECTED.get(kind)
+    if expected is not None and field is not None:
+        return InvalidRequest(f"{field} must be {expected}, not {_json_type(first.get('input'))}",
+                              field=field)
     message = first.get("msg", "is invalid")
     return InvalidRequest(f"{field}: {message}" if field else message, field=field)
+
+
+_EXPECTED = {"int_type": "a whole number", "int_from_float": "a whole number",
+             "int_parsing": "a whole number", "bool_type": "true or false",
+             "bool_parsing": "true or false", "string_type": "text",
+             "datetime_type": "an ISO 8601 datetime with an offset",
+             "datetime_parsing": "an ISO 8601 datetime with an offset"}
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"the string {value[:40]!r}"
+    return "a list" if isinstance(value, list) else "an object"
 
 
 def install(app) -> None:

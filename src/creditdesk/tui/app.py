@@ -1,7 +1,8 @@
 """CreditDeskApp: the dashboard's App: modes, the charged context, global keys, demo hooks.
 
 Interface (for screens and tests):
-- `CreditDeskApp(backend, *, clock=None, demo=None)`: `backend` is any BillingBackend;
+- `CreditDeskApp(backend, *, clock=None, demo=None, cursor_blink=True)`: `backend` is any
+  BillingBackend;
   `clock()` returns an aware UTC datetime (default: the real UTC time; tests pass a fixed
   one); `demo` is an optional `DemoControls` (live activity, time travel, welcome line).
 - `MODES`: overview, usage, members, invoices, settings, each imported on first use so
@@ -33,7 +34,7 @@ from ..models import Context, Identity
 from .commands import CreditDeskCommands
 from .demo_controls import DemoControls
 from .permissions import role_reason
-from .styles import stylesheet
+from .styles import all_stylesheets
 from .widgets.context_header import SCREEN_KEYS
 from .widgets.error_note import describe_error
 
@@ -69,8 +70,11 @@ class CreditDeskApp(App[None]):
     """The CreditDesk dashboard over one BillingBackend (see the module docstring)."""
 
     TITLE = "CreditDesk"
-    CSS_PATH = stylesheet("app.tcss")
+    CSS_PATH = all_stylesheets()
     MODES = {mode: screen_factory(target) for mode, target in SCREEN_CLASSES.items()}
+    # Starting in the mode (rather than switching to it on mount) builds the overview
+    # before the stylesheet's first parse, which saves a full re-parse at start-up.
+    DEFAULT_MODE = "overview"
     COMMANDS = App.COMMANDS | {CreditDeskCommands}
     BINDINGS = [
         *(Binding(key, f"switch_mode('{mode}')", label, id=f"app.{mode}", show=False,
@@ -93,8 +97,9 @@ class CreditDeskApp(App[None]):
     live: reactive[bool] = reactive(False)
 
     def __init__(self, backend: BillingBackend, *, clock: Callable[[], datetime] | None = None,
-                 demo: DemoControls | None = None) -> None:
+                 demo: DemoControls | None = None, cursor_blink: bool = True) -> None:
         super().__init__()
+        self.cursor_blink = cursor_blink  # False in tests and snapshots: a still screen
         self.backend = backend
         self.clock = clock or _utc_now
         self.demo = demo
@@ -108,7 +113,6 @@ class CreditDeskApp(App[None]):
     # --- start-up -----------------------------------------------------------------------
     def on_mount(self) -> None:
         # The screen is shown at once with placeholders; whoami answers in a worker.
-        self.switch_mode("overview")
         self._load_identity()
 
     def _load_identity(self) -> None:
@@ -173,10 +177,10 @@ class CreditDeskApp(App[None]):
 
     # --- modes, help, palette --------------------------------------------------------------
 
-    async def action_switch_mode(self, mode: str) -> None:
-        if mode != self.current_mode:
-            self.welcome_pending = False
-        await super().action_switch_mode(mode)
+    def switch_mode(self, mode: str):
+        if self.current_mode in self.MODES and mode != self.current_mode:
+            self.welcome_pending = False  # the welcome line is for the first look only
+        return super().switch_mode(mode)
 
     def action_help(self) -> None:
         from .help import HelpScreen

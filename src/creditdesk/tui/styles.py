@@ -21,3 +21,11 @@ def styles_dir() -> Path:
 def stylesheet(name: str) -> Path:
     """Absolute path of one stylesheet, e.g. stylesheet("overview.tcss")."""
     return styles_dir() / name
+
+
+def all_stylesheets() -> list[Path]:
+    """app.tcss first, then every screen's: the app reads them all at start-up, because a
+    stylesheet first met when a screen is shown makes Textual re-parse every rule."""
+    folder = styles_dir()
+    return [folder / "app.tcss", *sorted(p for p in folder.glob("*.tcss")
+                                         if p.name != "app.tcss")]

@@ -27,6 +27,8 @@ What the base gives you:
 - `self.backend` (the app's BillingBackend), `self.context` (a models.Context or None while
   whoami is loading), `self.role`, `self.account_id`, `self.now()` (the app's injectable
   clock: use it for anything time-based, never datetime.now(), so snapshots are stable).
+- Textual calls `on_mount` (and every handler) of each class in the MRO by itself, the
+  subclass's first: define your own `on_mount` without calling `super().on_mount()`.
 - Context changes: the app's reactive `context` is watched; the screen reloads when it is
   visible, or when it is next shown. Override `on_context_changed(context)` for extra
   resets (clear a filter, ...), called before the reload.
@@ -51,6 +53,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import ComposeResult
@@ -89,6 +92,8 @@ class BillingScreen(Screen):
         super().__init__()
         self._stale = False
         self._loaded_for: str | None = None  # account id the figures on screen belong to
+        self._applied_context: Context | None = None
+        self._seen_version = 0
 
     # --- what subclasses provide ------------------------------------------------------
     def compose_body(self) -> ComposeResult:
@@ -143,11 +148,12 @@ class BillingScreen(Screen):
         yield Static("", id="view-refused", classes="banner -refused")
         with Vertical(id="body"):
             yield from self.compose_body()
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#load-error").display = False
         self.query_one("#view-refused").display = False
+        self._seen_version = self.app.data_version
         self.watch(self.app, "context", self._context_changed, init=False)
         self.watch(self.app, "data_version", self._data_changed, init=False)
         if self.context is None:
@@ -161,8 +167,11 @@ class BillingScreen(Screen):
         return self in self.app.screen_stack
 
     def _context_changed(self, context: Context | None) -> None:
-        if context is None:
+        # Textual may also call watchers when a reactive is first initialised: only a
+        # context this screen has not applied yet counts as a change.
+        if context is None or context == self._applied_context:
             return
+        self._applied_context = context
         self._loaded_for = None
         for gate in self.query(RoleGate):
             gate.apply(context.role)
@@ -173,7 +182,10 @@ class BillingScreen(Screen):
         else:
             self._stale = True
 
-    def _data_changed(self, _version: int) -> None:
+    def _data_changed(self, version: int) -> None:
+        if version == self._seen_version:
+            return
+        self._seen_version = version
         if self.is_shown:
             self.reload(quiet=True)
         else:
@@ -205,7 +217,10 @@ class BillingScreen(Screen):
                           f"Overview (press o).")
             self._loaded_for = context.account_id
             return
-        self.run_worker(self._run_load(context, quiet=quiet and self._loaded_for is not None),
+        # A partial, not a coroutine: a worker cancelled before it starts (the next reload
+        # came first) then leaves no never-awaited coroutine behind.
+        self.run_worker(partial(self._run_load, context,
+                                quiet=quiet and self._loaded_for is not None),
                         exclusive=True, group="load", name=f"load {self.MODE}")
 
     async def _run_load(self, context: Context, *, quiet: bool) -> None:
@@ -225,7 +240,16 @@ class BillingScreen(Screen):
             body.loading = False
 
     # --- roles and bindings -----------------------------------------------------------------
+    @classmethod
+    def _own_actions(cls) -> set[str]:
+        return {binding.action.partition("(")[0] for binding in cls.BINDINGS
+                if isinstance(binding, Binding)}
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if (self.VIEW_ACTION is not None and self.role is not None
+                and not self.allows(self.VIEW_ACTION) and action != "reload"
+                and action in self._own_actions()):
+            return False  # nothing on this screen is for this role: hide its keys
         needed = self.ROLE_ACTIONS.get(action)
         if needed is not None and not self.allows(needed):
             return None  # shown dimmed in the footer, and not run

@@ -15,6 +15,7 @@ from ...money import format_credits, format_credits_dollars
 from ..form_checks import FieldError, parse_credits
 from ..styles import stylesheet
 from ..widgets.error_note import ErrorNote
+from ..widgets.form_input import FormInput
 from ..widgets.member_table import CURSOR_MARK, MemberTable, column_widths
 from ..widgets.member_view import COLUMNS, MemberView
 from ..widgets.role_gate import RoleGate
@@ -60,7 +61,7 @@ class LimitForm(ModalScreen[MemberUsage | None]):
                          classes="muted")
             with Horizontal(classes="field-row"):
                 yield Label("Limit (credits)")
-                yield Input("" if self.member.limit is None else str(self.member.limit),
+                yield FormInput("" if self.member.limit is None else str(self.member.limit),
                             placeholder="empty = no limit", id="limit", compact=True)
             yield ErrorNote(id="limit-error")
             with Horizontal(classes="buttons"):
@@ -104,6 +105,7 @@ class LimitForm(ModalScreen[MemberUsage | None]):
 
 class MembersScreen(BillingScreen):
     MODE = "members"
+    AUTO_FOCUS = "MemberTable"
     CSS_PATH = stylesheet("members.tcss")
     VIEW_ACTION = "view_members"
     VIEW_REFUSED = ("Members' usage is for admins and owners. Your own usage and limit are "
@@ -125,7 +127,7 @@ class MembersScreen(BillingScreen):
         self.view = MemberView()
 
     def compose_body(self) -> ComposeResult:
-        yield Input(placeholder="/ filter by name, id or role", id="filter", compact=True)
+        yield FormInput(placeholder="/ filter by name, id or role", id="filter", compact=True)
         yield Static("", id="columns")
         yield MemberTable(self.view, id="table")
         yield Static("", id="selected")
@@ -134,7 +136,6 @@ class MembersScreen(BillingScreen):
         yield ErrorNote(id="members-error")
 
     def on_mount(self) -> None:
-        super().on_mount()
         self._show_header()
 
     def on_context_changed(self, context: Context) -> None:

@@ -18,6 +18,10 @@ SCREEN_KEYS = (
 )
 
 
+def context_kind(context: Context) -> str:
+    return "organization" if context.kind == "org" else "personal account"
+
+
 class ContextHeader(Widget):
     """Line 1: `CreditDesk │ <Context.name> · <role>` (or what is still loading / failed).
     Line 2: the screens with their keys, the current one highlighted.
@@ -51,9 +55,8 @@ class ContextHeader(Widget):
         if self.context is None:
             line.append(self.status)
         else:
-            kind = "organization" if self.context.kind == "org" else "personal"
             line.append(self.context.name, style="bold")
-            line.append(f" ({kind}) · ")
+            line.append(f" ({context_kind(self.context)}) · ")
             line.append(self.context.role, style="bold")
         line.append("\n ")
         for mode, key, label in SCREEN_KEYS:

@@ -51,7 +51,7 @@ class MemberTable(ScrollView, can_focus=True):
     COMPONENT_CLASSES = {"member-table--cursor", "member-table--stopped",
                          "member-table--bar"}
     DEFAULT_CSS = """
-    MemberTable { height: 1fr; }
+    MemberTable { height: 1fr; scrollbar-gutter: stable; }
     MemberTable > .member-table--cursor { background: $block-cursor-background;
                                           color: $block-cursor-foreground; text-style: bold; }
     MemberTable:blur > .member-table--cursor { background: $block-cursor-blurred-background;
@@ -184,4 +184,5 @@ class MemberTable(ScrollView, can_focus=True):
 
 
 def _fit(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
+    """Exactly `width` cells: padded, or cut with an ellipsis."""
+    return f"{text:<{width}}" if len(text) <= width else text[: width - 1] + "…"

@@ -43,8 +43,8 @@ class RoleGate(Widget):
         self.set_class(refused, "-refused")
         reason = f"{role_reason(self.action)}: you are {role} here" if refused else None
         for child in self.children:
-            if child.has_class("role-reason"):
-                child.tooltip = reason
-                continue
-            child.disabled = not self.allowed
-            child.tooltip = reason
+            if not child.has_class("role-reason"):
+                child.disabled = not self.allowed
+        # Every control inside carries the reason, whichever one the pointer rests on.
+        for widget in self.query("*"):
+            widget.tooltip = reason

@@ -1,0 +1,117 @@
+"""`creditdesk demo`: the dashboard on the deterministic demo world, with live activity."""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..demo import DemoWorld
+    from ..tui import DemoControls
+
+# Debits per one-second tick of live activity: enough to watch figures move.
+DEBITS_PER_TICK = 3
+
+
+class LiveDemo:
+    """The demo's moving parts, handed to the app as DemoControls callables.
+
+    Simulated agents act through each member's own MemoryBackend, exactly like the
+    dashboard, so limits, pauses and auto-recharge behave as for real users. The demo clock
+    follows real time while live activity runs, and jumps when asked to time-travel."""
+
+    def __init__(self, world: DemoWorld, *, seed: int) -> None:
+        from ..backends import MemoryBackend
+
+        self.world = world
+        self.rng = random.Random(seed)  # its own Random: the world stays as built
+        self._backends: dict[str, MemoryBackend] = {}
+        self._backend_type = MemoryBackend
+        self._last_tick: float | None = None
+        self._names = {person.user_id: person.name for person in world.people}
+        self._stopped: set[str] = set()  # told once per period, not every second
+
+    def _backend(self, user_id: str):
+        backend = self._backends.get(user_id)
+        if backend is None:
+            backend = self._backends[user_id] = self._backend_type(self.world.engine, user_id)
+        return backend
+
+    def _follow_real_time(self) -> None:
+        now = time.monotonic()
+        if self._last_tick is not None:
+            self.world.clock.advance(timedelta(seconds=now - self._last_tick))
+        self._last_tick = now
+
+    async def simulate_activity(self) -> str | None:
+        from ..errors import InsufficientCredits, MemberLimitReached
+        from ..money import format_credits
+
+        self._follow_real_time()
+        news = []
+        for _ in range(DEBITS_PER_TICK):
+            user_id, credits, campaign = self.world.next_activity(self.rng)
+            name = self._names.get(user_id, user_id)
+            try:
+                receipt = await self._backend(user_id).record_usage(
+                    self.world.org_id, credits, campaign=campaign,
+                    idempotency_key=f"live-{uuid.uuid4()}")
+            except MemberLimitReached:
+                if user_id not in self._stopped:
+                    self._stopped.add(user_id)
+                    news.append(f"{name} was stopped at their credit limit.")
+            except InsufficientCredits:
+                news.append("The org ran out of credits: autopilot paused.")
+            else:
+                if receipt.recharged:
+                    news.append(f"Auto-recharge bought {format_credits(receipt.recharged)}.")
+        return " ".join(dict.fromkeys(news)) or None
+
+    async def advance_to_period_close(self) -> str:
+        from ..money import format_cents, format_credits
+
+        world = self.world
+        owner = world.engine.session(world.owner)
+        balance = owner.balance(world.org_id)
+        seen = len(world.engine.ledger_entries(world.org_id))
+        invoices = {invoice.id for invoice in owner.invoices(world.org_id)}
+        world.clock.set(balance.period_end)
+        self._stopped.clear()
+        self._last_tick = time.monotonic() if self._last_tick is not None else None
+        after = owner.balance(world.org_id)  # the read closes the period
+        entries = world.engine.ledger_entries(world.org_id)[seen:]
+        forfeited = -sum(entry.rollover for entry in entries if entry.kind == "forfeit")
+        parts = [f"Period closed on {balance.period_end:%d %b %Y}: "
+                 f"{format_credits(after.rollover)} roll over, "
+                 f"{format_credits(forfeited)} forfeited above the cap, "
+                 f"and a new grant of {format_credits(after.base)}."]
+        for invoice in owner.invoices(world.org_id):
+            if invoice.id not in invoices:
+                parts.append(f"New invoice {invoice.number}: "
+                             f"{format_cents(invoice.amount_cents)} ({invoice.status}).")
+        return " ".join(parts)
+
+    def controls(self) -> DemoControls:
+        from ..tui import DemoControls
+
+        return DemoControls(simulate_activity=self.simulate_activity,
+                            advance_to_period_close=self.advance_to_period_close)
+
+
+def run_demo(args) -> int:
+    """Build the demo world at the real current time and open the dashboard on it."""
+    from ..backends import MemoryBackend
+    from ..demo import build_demo
+    from ..tui import CreditDeskApp
+
+    world = build_demo(now=datetime.now(UTC).replace(microsecond=0), seed=args.seed,
+                       members=args.members, months=args.months)
+    user = {"owner": world.owner, "admin": world.admin, "member": world.member}[args.role]
+    live = LiveDemo(world, seed=args.seed)
+    app = CreditDeskApp(backend=MemoryBackend(world.engine, user), clock=world.clock,
+                        demo=live.controls())
+    app.run()
+    return 0

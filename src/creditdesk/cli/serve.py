@@ -1,0 +1,48 @@
+"""`creditdesk serve`: run the HTTP API (needs the `server` extra: fastapi and uvicorn)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is from 0 to 65535, got {value}")
+    return value
+
+
+def add_parser(sub) -> None:
+    serve = sub.add_parser("serve", help="run the billing HTTP API",
+                           description="Run the billing HTTP API over a durable SQLite store.")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on "
+                       "(default 127.0.0.1)")
+    serve.add_argument("--port", type=_port, default=8000,
+                       help="port (default 8000; 0 picks a free one)")
+    serve.add_argument("--db", metavar="PATH", help="SQLite file (default: the user data dir)")
+    serve.add_argument("--operator-token-file", metavar="F",
+                       help="file holding the operator token (else $CREDITDESK_OPERATOR_TOKEN, "
+                            "else one is made and saved beside the database)")
+    serve.add_argument("--test-clock", nargs="?", const="now", metavar="START",
+                       help="a clock that stands still at START (ISO 8601 with an offset; "
+                            "default now) until PUT /v1/admin/clock moves it")
+    serve.add_argument("--demo", action="store_true",
+                       help="serve a throwaway copy of the demo world and print how to connect")
+    serve.set_defaults(run=run)
+
+
+def run(args) -> int:
+    try:
+        from ..server.runner import run_serve
+    except ImportError as error:
+        print(f"creditdesk serve needs the server extra ({error.name} is missing): "
+              f"pip install 'creditdesk[server]'", file=sys.stderr)
+        return 2
+    try:
+        return run_serve(args)
+    except KeyboardInterrupt:
+        return 0

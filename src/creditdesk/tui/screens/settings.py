@@ -1,0 +1,425 @@
+"""Settings: the plan and its pending change, buying credits, auto-recharge, payment portal."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Button, Input, Label, Select, Static, Switch
+
+from ...models import AutoRecharge, Context, CreditPack, Invoice, Plan, Subscription
+from ...money import (credits_to_cents, format_cents, format_credits,
+                      format_credits_dollars)
+from ..confirm import ConfirmScreen
+from ..form_checks import FieldError, parse_credits, parse_dollars_as_cents, purchase_multiple
+from ..styles import stylesheet
+from ..widgets.error_note import ErrorNote
+from ..widgets.form_input import FormInput
+from ..widgets.role_gate import RoleGate
+from .base import BillingScreen
+from .overview import day, plan_text
+
+CUSTOM = "custom"
+SECTIONS = {"plan": "#plan-section", "purchase": "#purchase-section",
+            "auto-recharge": "#recharge-section", "portal": "#portal-section"}
+
+
+def field(label: str, control, note_id: str, *after):
+    """A labelled row (with anything shown after the control) and its error note beneath."""
+    return (Horizontal(Label(label), control, *after, classes="field-row"),
+            ErrorNote(id=note_id))
+
+
+class SettingsScreen(BillingScreen):
+    MODE = "settings"
+    AUTO_FOCUS = "#settings-scroll"
+    CSS_PATH = stylesheet("settings.tcss")
+    VIEW_ACTION = "view_subscription"
+    VIEW_REFUSED = ("Plan, purchases and auto-recharge are for admins and owners. Your own "
+                    "usage and limit are on Overview (press o).")
+    ROLE_ACTIONS = {"buy": "purchase_credits", "portal": "open_portal",
+                    "save_recharge": "manage_auto_recharge",
+                    "change_plan": "change_plan", "cancel_plan_change": "change_plan"}
+    BINDINGS = [
+        Binding("b", "buy", "Buy credits", id="settings.buy",
+                tooltip="Buy the chosen credits after a confirmation (owner only)"),
+        Binding("ctrl+s", "save_recharge", "Save recharge", id="settings.save_recharge",
+                tooltip="Save the auto-recharge settings (owner only)"),
+        Binding("p", "portal", "Portal", id="settings.portal",
+                tooltip="Show the payment portal link (owner only)"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.plans: list[Plan] = []
+        self.packs: list[CreditPack] = []
+        self.subscription: Subscription | None = None
+        self.recharge: AutoRecharge | None = None
+        self._last_attempt: int | None = None  # credits of the last purchase tried
+
+    def compose_body(self) -> ComposeResult:
+        with VerticalScroll(id="settings-scroll"):
+            with Vertical(id="plan-section", classes="section"):
+                yield Label("Plan", classes="section-title")
+                yield Static("", id="plan-current")
+                yield Static("", id="plan-pending")
+                yield RoleGate("change_plan",
+                               Select([], prompt="Choose a plan", id="plan-choice",
+                                      allow_blank=True, compact=True),
+                               Button("Change", id="plan-change", compact=True),
+                               Button("Cancel pending", id="plan-cancel", compact=True),
+                               id="plan-gate")
+                yield ErrorNote(id="plan-error")
+            with Vertical(id="purchase-section", classes="section"):
+                yield Label("Buy credits (200 credits = $1)", classes="section-title")
+                yield RoleGate("purchase_credits",
+                               Select([], prompt="Choose a pack", id="pack", allow_blank=True,
+                                      compact=True),
+                               FormInput(placeholder="credits, multiple of 200", id="custom",
+                                     compact=True),
+                               Button("Buy…", id="buy", variant="primary", compact=True),
+                               id="purchase-gate")
+                yield ErrorNote(id="custom-error")
+                yield ErrorNote(id="purchase-error")
+                yield Static("", id="price")
+            with Vertical(id="recharge-section", classes="section"):
+                yield Label("Auto-recharge", classes="section-title")
+                yield Static("", id="recharge-state")
+                with RoleGate("manage_auto_recharge", vertical=True, id="recharge-gate"):
+                    # The word beside the switch: a switch alone is colour, and NO_COLOR
+                    # or a 256-colour palette can make on and off look alike.
+                    yield Horizontal(Label("Enabled"), Switch(id="recharge-enabled"),
+                                     Static("", id="enabled-word"), classes="field-row")
+                    yield from field("Below (credits)", FormInput(id="threshold", compact=True),
+                                     "threshold-error")
+                    yield from field("Buy (credits)", FormInput(id="amount", compact=True),
+                                     "amount-error", Static("", id="amount-price"))
+                    yield from field("Monthly cap ($)", FormInput(
+                        placeholder="dollars; empty = no cap", id="cap", compact=True),
+                        "cap-error")
+                    yield Button("Save auto-recharge (ctrl+s)", id="recharge-save",
+                                 compact=True)
+                yield ErrorNote(id="recharge-error")
+            with Vertical(id="portal-section", classes="section"):
+                yield Label("Payment method", classes="section-title")
+                yield RoleGate("open_portal",
+                               Button("Show payment portal link (p)", id="portal",
+                                      compact=True), id="portal-gate")
+                yield Static("", id="portal-url")
+                yield ErrorNote(id="portal-error")
+
+    def focus_section(self, name: str) -> None:
+        """Scroll to a section and focus its first usable control (overview's b / a)."""
+        section = self.query_one(SECTIONS[name])
+        section.scroll_visible(animate=False)
+        first = {"purchase": "#pack", "auto-recharge": "#recharge-enabled",
+                 "plan": "#plan-choice", "portal": "#portal"}[name]
+        control = self.query_one(first)
+        if not control.disabled:
+            control.focus()
+
+    def on_context_changed(self, context: Context) -> None:
+        for note in self.query(ErrorNote):
+            note.clear()
+        self.query_one("#portal-url", Static).update("")
+
+    # --- loading ----------------------------------------------------------------------------
+    async def load(self, context: Context) -> None:
+        account = context.account_id
+        self.subscription, self.recharge, self.plans, self.packs = await asyncio.gather(
+            self.backend.subscription(account), self.backend.auto_recharge(account),
+            self.backend.plans(), self.backend.credit_packs())
+        self._show_plan()
+        self._show_packs()
+        self._show_recharge()
+
+    def _show_plan(self) -> None:
+        subscription = self.subscription
+        self.query_one("#plan-current", Static).update(
+            f"{plan_text(subscription)}; renews {day(subscription.renews_at)}"
+            + ("  PAST DUE: the last payment was declined." if
+               subscription.status == "past_due" else ""))
+        pending = self.query_one("#plan-pending", Static)
+        if subscription.pending_plan is not None and subscription.pending_from is not None:
+            pending.update(f"Pending: changes to {subscription.pending_plan.name} on "
+                           f"{day(subscription.pending_from)} (cancel it below).")
+        else:
+            pending.update("No pending change.")
+        choice = self.query_one("#plan-choice", Select)
+        choice.set_options([(f"{p.name}: {format_credits(p.base_credits_per_month)}/month, "
+                             f"{format_cents(p.price_cents)} {p.billing_period}", p.id)
+                            for p in self.plans])
+        self._update_plan_buttons()
+
+    def _update_plan_buttons(self) -> None:
+        allowed = self.query_one("#plan-gate", RoleGate).allowed
+        choice = self.query_one("#plan-choice", Select).value
+        current = self.subscription.plan.id if self.subscription else None
+        self.query_one("#plan-change", Button).disabled = not allowed or \
+            choice in (Select.NULL, current)
+        self.query_one("#plan-cancel", Button).disabled = not allowed or \
+            self.subscription is None or self.subscription.pending_plan is None
+
+    def _show_packs(self) -> None:
+        pack = self.query_one("#pack", Select)
+        previous = pack.value
+        options = [(f"{format_credits(p.credits)} for {format_cents(p.price_cents)}", p.id)
+                   for p in self.packs]
+        options.append(("Another amount…", CUSTOM))
+        pack.set_options(options)
+        if previous in [value for _, value in options]:
+            pack.value = previous
+        self._update_price()
+
+    def _show_recharge(self) -> None:
+        recharge = self.recharge
+        state = ("on" if recharge.enabled else "off") + \
+            f"; spent {format_cents(recharge.spent_this_period_cents)} this period"
+        if recharge.last_failure and self.role == "owner":
+            state += f". Switched off after a failed payment: {recharge.last_failure}"
+        self.query_one("#recharge-state", Static).update(state)
+        self.query_one("#recharge-enabled", Switch).value = recharge.enabled
+        self.query_one("#threshold", Input).value = f"{recharge.threshold:,}"
+        self.query_one("#amount", Input).value = f"{recharge.amount:,}"
+        cap = recharge.monthly_cap_cents
+        self.query_one("#cap", Input).value = "" if cap is None else f"{cap / 100:.2f}"
+        self._check_recharge_form()
+
+    # --- purchase -------------------------------------------------------------------------
+    def _chosen_credits(self) -> int | None:
+        """Credits the purchase form describes; shows what is wrong and returns None."""
+        note = self.query_one("#custom-error", ErrorNote)
+        choice = self.query_one("#pack", Select).value
+        custom = self.query_one("#custom", Input)
+        custom.display = choice == CUSTOM
+        note.clear()
+        if choice == Select.NULL:
+            return None
+        if choice != CUSTOM:
+            return next(p.credits for p in self.packs if p.id == choice)
+        if not custom.value.strip():
+            return None
+        try:
+            return parse_credits(custom.value, multiple_of=purchase_multiple())
+        except FieldError as error:
+            note.show_error(f"Amount: {error}")
+            return None
+
+    def _update_price(self) -> None:
+        credits = self._chosen_credits()
+        price = self.query_one("#price", Static)
+        allowed = self.query_one("#purchase-gate", RoleGate).allowed
+        self.query_one("#buy", Button).disabled = not allowed or credits is None
+        if credits is None:
+            price.update("Choose a pack or another amount to see its price.")
+        else:
+            price.update(f"{format_credits(credits)} cost "
+                         f"{format_cents(credits_to_cents(credits))}, added at once.")
+
+    @on(Select.Changed, "#pack")
+    @on(Input.Changed, "#custom")
+    def purchase_changed(self) -> None:
+        self._update_price()
+        # A different amount: the outcome of the previous attempt no longer applies. (A
+        # reload re-sets the same choice, which must not hide a declined payment.)
+        if self._chosen_credits() != self._last_attempt:
+            self.query_one("#purchase-error", ErrorNote).clear()
+
+    @on(Select.Changed, "#pack")
+    def pack_chosen(self, event: Select.Changed) -> None:
+        if event.value == CUSTOM:
+            self.query_one("#custom", Input).focus()
+
+    @on(Button.Pressed, "#buy")
+    @on(Input.Submitted, "#custom")
+    def buy_pressed(self) -> None:
+        self.run_worker(self.run_action("buy"), group="buy")
+
+    def action_buy(self) -> None:
+        if not self.refuse_unless("purchase_credits"):
+            return
+        credits = self._chosen_credits()
+        if credits is None:
+            self.focus_section("purchase")
+            self.query_one("#custom-error", ErrorNote).show_error(
+                "Choose a pack, or another amount in credits (a multiple of 200).")
+            return
+        context = self.context
+        price = format_cents(credits_to_cents(credits))
+        body = (f"Buy {format_credits(credits)} for {context.name} at {price}? The payment "
+                f"method on file is charged now and the credits are added at once.")
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                # A fresh key per confirmed purchase: a retry of this one stays one purchase.
+                key = f"tui-{uuid.uuid4()}"
+                self.run_worker(self._purchase(context, credits, key), group="buy")
+
+        self.app.push_screen(ConfirmScreen(f"Spend {price}?", body,
+                                           confirm_label=f"Buy for {price}"), confirmed)
+
+    async def _purchase(self, context: Context, credits: int, key: str) -> None:
+        note = self.query_one("#purchase-error", ErrorNote)
+        note.clear()
+        self._last_attempt = credits
+        try:
+            invoice: Invoice = await self.backend.purchase_credits(
+                context.account_id, credits, idempotency_key=key)
+        except Exception as error:
+            note.show_error(error)
+            self.app.data_version += 1  # a declined payment leaves a failed invoice
+            return
+        if invoice.status != "paid":
+            note.show_error(f"Payment failed: {invoice.description}")
+            self.app.data_version += 1
+            return
+        self.app.record_change(f"Bought {format_credits_dollars(credits)}: invoice "
+                               f"{invoice.number}.", title="Credits bought")
+
+    # --- plan -----------------------------------------------------------------------------
+    @on(Select.Changed, "#plan-choice")
+    def plan_chosen(self) -> None:
+        self._update_plan_buttons()
+
+    @on(Button.Pressed, "#plan-change")
+    def plan_change_pressed(self) -> None:
+        self.run_worker(self.run_action("change_plan"), group="plan")
+
+    @on(Button.Pressed, "#plan-cancel")
+    def plan_cancel_pressed(self) -> None:
+        self.run_worker(self.run_action("cancel_plan_change"), group="plan")
+
+    def action_change_plan(self) -> None:
+        if not self.refuse_unless("change_plan"):
+            return
+        plan_id = self.query_one("#plan-choice", Select).value
+        plan = next((p for p in self.plans if p.id == plan_id), None)
+        if plan is None or self.subscription is None:
+            return
+        context = self.context
+        body = (f"Change {context.name} to {plan.name} ({format_cents(plan.price_cents)} "
+                f"{plan.billing_period})? It takes effect at the "
+                f"{'end of the paid year' if self.subscription.plan.billing_period == 'annual' else 'next period close'}"
+                f" ({day(self.subscription.renews_at if self.subscription.plan.billing_period == 'annual' else self.subscription.period_end)}), "
+                f"and is billed from then.")
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.run_worker(self._change_plan(context, plan), group="plan")
+
+        self.app.push_screen(ConfirmScreen(f"Change plan to {plan.name}?", body,
+                                           confirm_label="Change plan"), confirmed)
+
+    async def _change_plan(self, context: Context, plan: Plan) -> None:
+        note = self.query_one("#plan-error", ErrorNote)
+        try:
+            subscription = await self.backend.change_plan(context.account_id, plan.id)
+        except Exception as error:
+            note.show_error(error)
+            return
+        note.clear()
+        when = day(subscription.pending_from) if subscription.pending_from else "the close"
+        self.app.record_change(f"Plan changes to {plan.name} on {when}.", title="Plan")
+
+    async def action_cancel_plan_change(self) -> None:
+        if not self.refuse_unless("change_plan"):
+            return
+        note = self.query_one("#plan-error", ErrorNote)
+        try:
+            await self.backend.cancel_plan_change(self.account_id)
+        except Exception as error:
+            note.show_error(error)
+            return
+        note.clear()
+        self.app.record_change("Pending plan change cancelled.", title="Plan")
+
+    # --- auto-recharge --------------------------------------------------------------------
+    def _recharge_values(self) -> tuple[bool, int, int, int | None] | None:
+        """The form's values when all are valid; shows each field's problem beside it."""
+        values = {}
+        checks = (
+            ("threshold", lambda text: parse_credits(text, allow_zero=True)),
+            ("amount", lambda text: parse_credits(text, multiple_of=purchase_multiple())),
+            ("cap", lambda text: parse_dollars_as_cents(text, allow_empty=True)),
+        )
+        for name, check in checks:
+            note = self.query_one(f"#{name}-error", ErrorNote)
+            try:
+                values[name] = check(self.query_one(f"#{name}", Input).value)
+            except FieldError as error:
+                note.show_error(str(error))
+            else:
+                note.clear()
+        if len(values) < len(checks):
+            return None
+        enabled = self.query_one("#recharge-enabled", Switch).value
+        return enabled, values["threshold"], values["amount"], values["cap"]
+
+    def _check_recharge_form(self) -> tuple[bool, int, int, int | None] | None:
+        values = self._recharge_values()
+        enabled = self.query_one("#recharge-enabled", Switch).value
+        self.query_one("#enabled-word", Static).update("on" if enabled else "off")
+        allowed = self.query_one("#recharge-gate", RoleGate).allowed
+        self.query_one("#recharge-save", Button).disabled = not allowed or values is None
+        price = self.query_one("#amount-price", Static)
+        try:
+            amount = parse_credits(self.query_one("#amount", Input).value,
+                                   multiple_of=purchase_multiple())
+        except FieldError:
+            price.update("")
+        else:
+            price.update(f"costs {format_cents(credits_to_cents(amount))} each time")
+        return values
+
+    @on(Input.Changed, "#threshold, #amount, #cap")
+    @on(Switch.Changed, "#recharge-enabled")
+    def recharge_changed(self) -> None:
+        self._check_recharge_form()
+
+    @on(Button.Pressed, "#recharge-save")
+    def recharge_save_pressed(self) -> None:
+        self.run_worker(self.run_action("save_recharge"), group="recharge")
+
+    async def action_save_recharge(self) -> None:
+        if not self.refuse_unless("manage_auto_recharge"):
+            return
+        values = self._check_recharge_form()
+        note = self.query_one("#recharge-error", ErrorNote)
+        if values is None:
+            note.show_error("Nothing saved: fix the fields marked above.")
+            return
+        enabled, threshold, amount, cap = values
+        try:
+            self.recharge = await self.backend.configure_auto_recharge(
+                self.account_id, enabled=enabled, threshold=threshold, amount=amount,
+                monthly_cap_cents=cap)
+        except Exception as error:
+            note.show_error(error)
+            return
+        note.clear()
+        cap_text = "no monthly cap" if cap is None else f"cap {format_cents(cap)} a period"
+        self.app.record_change(
+            f"Auto-recharge {'on' if enabled else 'off'}: below {format_credits(threshold)} "
+            f"buy {format_credits_dollars(amount)}, {cap_text}.", title="Auto-recharge")
+
+    # --- portal ---------------------------------------------------------------------------
+    @on(Button.Pressed, "#portal")
+    def portal_pressed(self) -> None:
+        self.run_worker(self.run_action("portal"), group="portal")
+
+    async def action_portal(self) -> None:
+        if not self.refuse_unless("open_portal"):
+            return
+        note = self.query_one("#portal-error", ErrorNote)
+        try:
+            url = await self.backend.portal_url(self.account_id)
+        except Exception as error:
+            note.show_error(error)
+            return
+        note.clear()
+        self.query_one("#portal-url", Static).update(
+            f"Manage the payment method at: {url}")

@@ -1,0 +1,327 @@
+"""Usage: credits used per day, week or month, split by source, member or campaign."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, DataTable, Input, Label, Select, Static
+
+from ...models import Context, MemberUsage
+from ...money import format_credits, format_credits_dollars
+from ..styles import stylesheet
+from ..widgets.error_note import ErrorNote
+from ..widgets.usage_chart import (UsageChart, UsageTable, bucket_label, bucket_start,
+                                   tabulate_usage)
+from .base import BillingScreen
+
+RANGES = (("Last 7 days", "7d"), ("Last 30 days", "30d"), ("Last 90 days", "90d"),
+          ("Last 12 months", "12m"), ("Custom range…", "custom"))
+GRANULARITIES = (("Per day", "day"), ("Per week", "week"), ("Per month", "month"))
+GROUPINGS = (("By source", "source"), ("By member", "member"), ("By campaign", "campaign"))
+RANGE_DAYS = {"7d": 7, "30d": 30, "90d": 90}
+# The backend refuses ranges over ten years; a custom range stops a little short of that.
+MAX_CUSTOM_DAYS = 3_650
+PERIOD_TITLES = {"day": "Day", "week": "Week of", "month": "Month"}
+
+
+@dataclass(frozen=True)
+class UsageQuery:
+    """What the screen asks the backend for; `end` is exclusive."""
+
+    start: datetime
+    end: datetime
+    granularity: str
+    group_by: str
+
+
+def midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def range_bounds(range_key: str, now: datetime,
+                 custom: tuple[date, date] | None = None) -> tuple[datetime, datetime]:
+    """[start, end) of a range choice: whole UTC days up to and including today (or the
+    custom range's last day)."""
+    if range_key == "custom":
+        if custom is None:
+            raise ValueError("a custom range needs its dates")
+        first, last = custom
+        return midnight(first), midnight(last) + timedelta(days=1)
+    end = bucket_start(now, "day") + timedelta(days=1)
+    if range_key == "12m":
+        month_start = bucket_start(now, "month")
+        months_back = month_start.year * 12 + month_start.month - 1 - 11
+        return month_start.replace(year=months_back // 12, month=months_back % 12 + 1), end
+    return end - timedelta(days=RANGE_DAYS[range_key]), end
+
+
+def build_query(range_key: str, granularity: str, group_by: str, now: datetime,
+                custom: tuple[date, date] | None = None) -> UsageQuery:
+    """The range widened to whole buckets at the start, so the first bar is not a stub."""
+    start, end = range_bounds(range_key, now, custom)
+    return UsageQuery(bucket_start(start, granularity), end, granularity, group_by)
+
+
+def describe_range(query: UsageQuery) -> str:
+    last = query.end - timedelta(days=1)
+    return f"{query.start:%Y-%m-%d} to {last:%Y-%m-%d} (UTC)"
+
+
+def parse_custom_range(first_text: str, last_text: str,
+                       today: date) -> tuple[date | None, date | None, str, str]:
+    """(first, last, error for From, error for To); a date is None when its field is wrong."""
+    first = last = None
+    first_error = last_error = ""
+    try:
+        first = date.fromisoformat(first_text.strip())
+    except ValueError:
+        first_error = "Enter the first day as YYYY-MM-DD, e.g. 2026-10-01."
+    try:
+        last = date.fromisoformat(last_text.strip())
+    except ValueError:
+        last_error = "Enter the last day as YYYY-MM-DD, e.g. 2026-10-31."
+    if first is not None and first > today:
+        first_error, first = "The first day is in the future: there is no usage yet.", None
+    if first is not None and last is not None:
+        if last < first:
+            last_error, last = "The last day is before the first day.", None
+        elif (last - first).days + 1 > MAX_CUSTOM_DAYS:
+            last_error, last = f"At most {MAX_CUSTOM_DAYS:,} days (ten years) at once.", None
+    return first, last, first_error, last_error
+
+
+def cell(credits: int, *, bold: bool = False) -> Text:
+    return Text(format_credits(credits, unit=False), justify="right",
+                style="bold" if bold else "")
+
+
+class CustomRangeForm(ModalScreen[tuple[date, date] | None]):
+    """Two dates, checked as you type; the range is used only once both are right."""
+
+    CSS_PATH = stylesheet("usage.tcss")
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="usage.range.cancel")]
+
+    def __init__(self, today: date, current: tuple[date, date] | None) -> None:
+        super().__init__()
+        self.today = today
+        self.current = current or (today - timedelta(days=29), today)
+        self.value: tuple[date, date] | None = self.current
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="range-form", classes="dialog"):
+            yield Label("Custom range (UTC days, both included)", classes="title")
+            with Horizontal(classes="field-row"):
+                yield Label("From (YYYY-MM-DD)")
+                yield Input(self.current[0].isoformat(), id="first", compact=True)
+            yield ErrorNote(id="first-error")
+            with Horizontal(classes="field-row"):
+                yield Label("To (YYYY-MM-DD)")
+                yield Input(self.current[1].isoformat(), id="last", compact=True)
+            yield ErrorNote(id="last-error")
+            with Horizontal(classes="buttons"):
+                yield Button("Show", id="apply", variant="primary", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
+            yield Label("enter: show   escape: cancel", classes="hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#first", Input).focus()
+
+    @on(Input.Changed)
+    def check(self) -> None:
+        first, last, first_error, last_error = parse_custom_range(
+            self.query_one("#first", Input).value, self.query_one("#last", Input).value,
+            self.today)
+        for note_id, error in (("#first-error", first_error), ("#last-error", last_error)):
+            note = self.query_one(note_id, ErrorNote)
+            note.show_error(error) if error else note.clear()
+        self.value = (first, last) if first is not None and last is not None else None
+        self.query_one("#apply", Button).disabled = self.value is None
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#apply")
+    def apply(self) -> None:
+        if self.value is not None:
+            self.dismiss(self.value)
+
+    @on(Button.Pressed, "#cancel")
+    def cancel(self) -> None:
+        self.dismiss(None)
+
+
+class UsageScreen(BillingScreen):
+    """A chart and, beneath it, a table of the very same figures; admins and owners only
+    (a plain member sees their own use this period and why there is no more)."""
+
+    MODE = "usage"
+    CSS_PATH = stylesheet("usage.tcss")
+    BINDINGS = [
+        Binding("d", "cycle_range", "Range", id="usage.range",
+                tooltip="Next range: last 7, 30, 90 days, 12 months"),
+        Binding("g", "cycle_granularity", "Day/week/month", id="usage.granularity",
+                tooltip="Credits per day, per week or per month"),
+        Binding("b", "cycle_group_by", "Split by", id="usage.group_by",
+                tooltip="Split by source (base, rollover, purchased), member or campaign"),
+        Binding("x", "custom_range", "Custom range", id="usage.custom_range",
+                tooltip="Choose the first and last day to show"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.custom: tuple[date, date] | None = None
+        self.usage_table: UsageTable | None = None
+        self.query_shown: UsageQuery | None = None
+        self.query_requested: UsageQuery | None = None
+        self._names: dict[str, dict[str, str]] = {}  # account id -> user id -> name
+        self._range_before_custom = "30d"
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="controls"):
+            yield Select(RANGES, value="30d", allow_blank=False, compact=True, id="range",
+                         tooltip="Which days to show (d cycles, x picks a custom range)")
+            yield Select(GRANULARITIES, value="day", allow_blank=False, compact=True,
+                         id="granularity", tooltip="Bucket size (g cycles)")
+            yield Select(GROUPINGS, value="source", allow_blank=False, compact=True,
+                         id="group-by", tooltip="What the credits are split by (b cycles)")
+        yield Static("", id="caption")
+        yield UsageChart(id="chart")
+        yield DataTable(id="table", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="member-view")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#member-view").display = False
+
+    def on_context_changed(self, context: Context) -> None:
+        self.usage_table = None
+        self.query_shown = self.query_requested = None
+
+    # --- the query ------------------------------------------------------------------------
+    def current_query(self) -> UsageQuery:
+        range_key = self.query_one("#range", Select).value
+        if range_key == "custom" and self.custom is None:
+            range_key = self._range_before_custom
+        return build_query(range_key, self.query_one("#granularity", Select).value,
+                           self.query_one("#group-by", Select).value, self.now(), self.custom)
+
+    @on(Select.Changed)
+    def choice_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "range" and event.value == "custom" and self.custom is None:
+            self.action_custom_range()
+            return
+        if event.select.id == "range" and event.value != "custom":
+            self._range_before_custom = event.value
+        # Selects also announce their first value; reload only for a different question.
+        if self.context is not None and self.current_query() != self.query_requested:
+            self.reload(quiet=True)
+
+    def action_choose(self, select_id: str, value: str) -> None:
+        """Palette entries: set one choice directly (the Select announces the change)."""
+        if value == "custom":
+            self.action_custom_range()
+        else:
+            self.query_one(f"#{select_id}", Select).value = value
+
+    def palette_commands(self):
+        for select_id, options, what in (("range", RANGES, "range"),
+                                         ("granularity", GRANULARITIES, "buckets"),
+                                         ("group-by", GROUPINGS, "split")):
+            for label, value in options:
+                yield (f"Usage: {label.rstrip('…').lower()}", f"Set the usage {what}",
+                       f"choose('{select_id}', '{value}')")
+
+    def _cycle(self, select_id: str, options: tuple[tuple[str, str], ...]) -> None:
+        select = self.query_one(f"#{select_id}", Select)
+        values = [value for _, value in options if value != "custom"]
+        current = select.value if select.value in values else values[-1]
+        select.value = values[(values.index(current) + 1) % len(values)]
+
+    def action_cycle_range(self) -> None:
+        self._cycle("range", RANGES)
+
+    def action_cycle_granularity(self) -> None:
+        self._cycle("granularity", GRANULARITIES)
+
+    def action_cycle_group_by(self) -> None:
+        self._cycle("group-by", GROUPINGS)
+
+    def action_custom_range(self) -> None:
+        def chosen(dates: tuple[date, date] | None) -> None:
+            select = self.query_one("#range", Select)
+            if dates is None:
+                if self.custom is None:
+                    select.value = self._range_before_custom
+                return
+            self.custom = dates
+            if select.value == "custom":
+                self.reload(quiet=True)
+            else:
+                select.value = "custom"
+
+        self.app.push_screen(CustomRangeForm(self.now().date(), self.custom), chosen)
+
+    # --- loading ----------------------------------------------------------------------------
+    async def load(self, context: Context) -> None:
+        if not self.allows("view_usage_history"):
+            self._show_member_view(context, await self.backend.my_usage(context.account_id))
+            return
+        query = self.query_requested = self.current_query()
+        series = await self.backend.usage_history(
+            context.account_id, start=query.start, end=query.end,
+            granularity=query.granularity, group_by=query.group_by)
+        names = await self._member_names(context) if query.group_by == "member" else None
+        self.show_table(query, tabulate_usage(series, names=names))
+
+    async def _member_names(self, context: Context) -> dict[str, str]:
+        names = self._names.get(context.account_id)
+        if names is None:
+            members = await self.backend.members(context.account_id)
+            names = self._names[context.account_id] = {m.user_id: m.name for m in members}
+        return names
+
+    def _show_member_view(self, context: Context, usage: MemberUsage) -> None:
+        for name in ("#controls", "#caption", "#chart", "#table"):
+            self.query_one(name).display = False
+        view = self.query_one("#member-view", Static)
+        limit = ("no limit" if usage.limit is None
+                 else f"a limit of {format_credits(usage.limit)}")
+        view.update(f"Usage history of {context.name} is for admins and owners.\n\n"
+                    f"Your own use this period: {format_credits_dollars(usage.used_this_period)}"
+                    f", with {limit}.")
+        view.display = True
+
+    def show_table(self, query: UsageQuery, table: UsageTable) -> None:
+        for name in ("#controls", "#caption", "#chart", "#table"):
+            self.query_one(name).display = True
+        self.query_one("#member-view").display = False
+        self.usage_table = table
+        self.query_shown = query
+        self.query_one("#caption", Static).update(
+            f"{describe_range(query)}: {format_credits_dollars(table.total)} used")
+        self.query_one(UsageChart).show(table)
+        self._fill_table(table)
+
+    def _fill_table(self, table: UsageTable) -> None:
+        grid = self.query_one("#table", DataTable)
+        grid.clear(columns=True)
+        grid.add_column(PERIOD_TITLES[table.granularity], key="period")
+        # Columns by position: a campaign may well be called "other".
+        for index, label in enumerate(table.labels):
+            grid.add_column(Text(label, justify="right"), key=f"column:{index}")
+        grid.add_column(Text("Total", justify="right"), key="total")
+        for bucket, row, total in zip(table.buckets, table.rows, table.bucket_totals):
+            label = bucket_label(bucket, table.granularity)
+            grid.add_row(label, *(cell(value) for value in row), cell(total, bold=True),
+                         key=label)
+        grid.add_row(Text("Total", style="bold"),
+                     *(cell(value, bold=True) for value in table.key_totals),
+                     cell(table.total, bold=True), key="total")
+        # The newest bucket is the one people look for first; the total row follows it.
+        grid.move_cursor(row=max(0, len(table.buckets) - 1), animate=False)
+        grid.scroll_end(animate=False, immediate=True)

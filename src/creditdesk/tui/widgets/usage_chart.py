@@ -1,0 +1,318 @@
+"""UsageChart: credits used per bucket, stacked by key, drawn by plotext (loaded when shown).
+
+`tabulate_usage` turns the backend's sparse `UsageSeries` into a dense table (every bucket of
+the range, the keys worth a colour each, the rest folded into "other"); the chart and the
+table under it on the Usage screen both read that one table, so they always agree.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.color import Color
+from textual.widget import Widget
+from textual.widgets import Static
+
+from ...models import UsageSeries
+
+# Members and campaigns can number in the thousands: a chart of more than a handful of
+# series is unreadable, so the biggest keep their own colour and the rest share "other".
+TOP_KEYS = 5
+OTHER = "other"
+SOURCE_KEYS = ("base", "rollover", "purchased")
+# Bars need this many columns each to read as separate bars; past BAR_LIMIT buckets plotext's
+# rectangles also get slow. Beyond either, the chart draws one line per key.
+MIN_BAR_CELLS = 3
+BAR_LIMIT = 40
+# Columns the y labels and the frame take from the widget's width.
+AXIS_CELLS = 12
+# Glyphs as well as colours, so the series stay apart without colour (NO_COLOR, 256 colours);
+# the source glyphs are the Overview balance bar's.
+BAR_GLYPHS = ("█", "▓", "▒", "░", "▞", "▚")
+LINE_GLYPHS = ("•", "x", "+", "*", "o", "#")
+THEME_COLOURS = ("primary", "secondary", "success", "warning", "error", "accent")
+
+
+def bucket_start(moment: datetime, granularity: str) -> datetime:
+    """UTC midnight of the day, Monday-started week or month holding `moment`.
+
+    The same buckets as the backend's (billing-rules.md, "Usage tracking"); repeated here
+    because the dashboard does not import the rules module."""
+    day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    if granularity == "week":
+        return day - timedelta(days=day.weekday())
+    if granularity == "month":
+        return day.replace(day=1)
+    return day
+
+
+def next_bucket(start: datetime, granularity: str) -> datetime:
+    if granularity == "day":
+        return start + timedelta(days=1)
+    if granularity == "week":
+        return start + timedelta(days=7)
+    year, month = divmod(start.month, 12)
+    return start.replace(year=start.year + year, month=month + 1)
+
+
+def bucket_starts(start: datetime, end: datetime, granularity: str) -> list[datetime]:
+    """Every bucket that overlaps [start, end), oldest first."""
+    buckets = []
+    current = bucket_start(start, granularity)
+    while current < end:
+        buckets.append(current)
+        current = next_bucket(current, granularity)
+    return buckets
+
+
+def bucket_label(start: datetime, granularity: str) -> str:
+    """Unambiguous in the table: ISO dates (a year of days spans two years)."""
+    return f"{start:%Y-%m}" if granularity == "month" else f"{start:%Y-%m-%d}"
+
+
+def tick_label(start: datetime, granularity: str) -> str:
+    """Short, for the chart's x axis."""
+    if granularity == "month":
+        return f"{calendar.month_abbr[start.month]} {start:%y}"
+    return f"{start.day} {calendar.month_abbr[start.month]}"
+
+
+@dataclass(frozen=True)
+class UsageTable:
+    """Dense usage: `rows[i][j]` is the credits of key `keys[j]` in bucket `buckets[i]`."""
+
+    granularity: str
+    group_by: str
+    buckets: tuple[datetime, ...]
+    keys: tuple[str, ...]
+    labels: tuple[str, ...]          # what to call each key on screen (member names)
+    rows: tuple[tuple[int, ...], ...]
+    folded: int                      # how many keys the last column, "other", stands for
+
+    @property
+    def bucket_totals(self) -> list[int]:
+        return [sum(row) for row in self.rows]
+
+    @property
+    def key_totals(self) -> list[int]:
+        return [sum(column) for column in zip(*self.rows)] if self.rows else [0] * len(self.keys)
+
+    @property
+    def total(self) -> int:
+        return sum(self.bucket_totals)
+
+    def column(self, index: int) -> list[int]:
+        return [row[index] for row in self.rows]
+
+
+def tabulate_usage(series: UsageSeries, *, names: dict[str, str] | None = None,
+                   top: int = TOP_KEYS) -> UsageTable:
+    """Every bucket of the series' range, in order, with the `top` biggest keys and "other".
+
+    Sources always show all three buckets in their fixed order; members and campaigns are
+    ranked by credits in the range (ties by key, so the order never flickers)."""
+    granularity = series.granularity
+    # One pass over the points (a year of days by 10,000 members is most of a million).
+    by_key: dict[str, dict[datetime, int]] = {}
+    bucket_totals: dict[datetime, int] = {}
+    for point in series.points:
+        start, credits = point.start, point.credits
+        cells = by_key.get(point.key)
+        if cells is None:
+            cells = by_key[point.key] = {}
+        cells[start] = cells.get(start, 0) + credits
+        bucket_totals[start] = bucket_totals.get(start, 0) + credits
+    # Never drop a figure, whatever bucket the backend put it in.
+    ordered = sorted(set(bucket_starts(series.start, series.end, granularity))
+                     | set(bucket_totals))
+    totals = {key: sum(cells.values()) for key, cells in by_key.items()}
+    if series.group_by == "source":
+        keys = list(SOURCE_KEYS) + sorted(set(totals) - set(SOURCE_KEYS))
+        folded = 0
+    else:
+        ranked = sorted(totals, key=lambda key: (-totals[key], key))
+        # Folding a single key into "other" would only hide its name.
+        keys = ranked if len(ranked) <= top + 1 else ranked[:top]
+        folded = len(ranked) - len(keys)
+    row_of = {bucket: index for index, bucket in enumerate(ordered)}
+    grid = [[0] * (len(keys) + (1 if folded else 0)) for _ in ordered]
+    for column, key in enumerate(keys):
+        for start, credits in by_key.get(key, {}).items():
+            grid[row_of[start]][column] += credits
+    if folded:
+        for bucket, row in zip(ordered, grid):
+            row[-1] = bucket_totals.get(bucket, 0) - sum(row)
+        keys = [*keys, OTHER]
+    names = names or {}
+    labels = tuple(names.get(key, key) for key in keys[:len(keys) - bool(folded)])
+    if folded:
+        labels += (f"other ({folded:,})",)
+    return UsageTable(granularity=granularity, group_by=series.group_by,
+                      buckets=tuple(ordered), keys=tuple(keys), labels=labels,
+                      rows=tuple(tuple(row) for row in grid), folded=folded)
+
+
+def nice_step(peak: int, ticks: int) -> int:
+    """A round step (1, 2 or 5 times a power of ten) so about `ticks` steps cover `peak`;
+    round ticks read exactly with thousands separators, never as 1.2e4."""
+    rough = max(1, peak / max(1, ticks))
+    power = 1
+    while power * 10 <= rough:
+        power *= 10
+    for factor in (1, 2, 5, 10):
+        if factor * power >= rough:
+            return factor * power
+    return 10 * power
+
+
+class UsageChart(Widget):
+    """A legend line over a plotext chart of a UsageTable: stacked bars up to BAR_LIMIT
+    buckets, one line per key beyond. `show(table)` redraws; `None` shows a note instead."""
+
+    DEFAULT_CSS = """
+    UsageChart { height: 1fr; min-height: 6; }
+    UsageChart > #chart-legend { height: auto; }
+    UsageChart > #chart-note { height: 1fr; content-align: center middle; color: $text-muted; }
+    """
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.table: UsageTable | None = None
+
+    def compose(self) -> ComposeResult:
+        # Imported here, not at the top: plotext loads only once the Usage screen is shown.
+        from textual_plotext import PlotextPlot
+
+        yield Static("", id="chart-legend")
+        yield PlotextPlot(id="chart-plot")
+        yield Static("Loading usage…", id="chart-note")
+
+    def on_mount(self) -> None:
+        self.query_one("#chart-plot").display = False
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self._draw())
+
+    def on_resize(self) -> None:
+        # The x labels are spaced for the width, so a new size needs new ticks.
+        self._draw()
+
+    @property
+    def is_bars(self) -> bool:
+        """Bars while each gets MIN_BAR_CELLS columns (and plotext's cost per rectangle
+        stays small); one line per key beyond."""
+        if self.table is None:
+            return False
+        count = len(self.table.buckets)
+        return count <= BAR_LIMIT and count * MIN_BAR_CELLS <= self.plot_width
+
+    def show(self, table: UsageTable | None, *, note: str = "") -> None:
+        self.table = table
+        self._draw(note)
+
+    def colours(self, count: int) -> list[tuple[int, int, int]]:
+        """Theme colours as RGB for plotext; "other" always gets the muted foreground."""
+        variables = self.app.theme_variables
+        picked = [Color.parse(variables.get(name, "#888888")).rgb
+                  for name in THEME_COLOURS[:count]]
+        if self.table is not None and self.table.folded:
+            picked[-1] = Color.parse(variables.get("foreground-muted", "#888888")).rgb
+        return picked
+
+    def _draw(self, note: str = "") -> None:
+        plot_widget = self.query_one("#chart-plot")
+        legend = self.query_one("#chart-legend", Static)
+        message = self.query_one("#chart-note", Static)
+        table = self.table
+        empty = table is None or table.total == 0
+        plot_widget.display = not empty
+        message.display = empty
+        if empty:
+            legend.update("")
+            message.update(note or ("Loading usage…" if table is None
+                                     else "No usage in this range."))
+            return
+        glyphs = BAR_GLYPHS if self.is_bars else LINE_GLYPHS
+        legend.update(self.legend(table, glyphs, self.colours(len(table.keys))))
+        # The ticks depend on the plot's size, known only once the legend and the plot
+        # have been laid out.
+        self.call_after_refresh(self._load_figure)
+
+    def _load_figure(self) -> None:
+        plot_widget = self.query_one("#chart-plot")
+        table = self.table
+        if table is None or table.total == 0 or not plot_widget.display:
+            return
+        glyphs = BAR_GLYPHS if self.is_bars else LINE_GLYPHS
+        self.plot(plot_widget.plt, table, glyphs, self.colours(len(table.keys)))
+        plot_widget.refresh()
+
+    @staticmethod
+    def legend(table: UsageTable, glyphs: tuple[str, ...],
+               colours: list[tuple[int, int, int]]) -> Text:
+        text = Text()
+        for index, label in enumerate(table.labels):
+            if index:
+                text.append("  ")
+            text.append(glyphs[index] * 2, style="#{:02x}{:02x}{:02x}".format(*colours[index]))
+            text.append(f" {label}")
+        return text
+
+    def plot(self, plt, table: UsageTable, glyphs: tuple[str, ...],
+             colours: list[tuple[int, int, int]]) -> None:
+        """Load the figure; PlotextPlot builds it at its own size when it renders."""
+        plt.clear_figure()
+        positions = list(range(1, len(table.buckets) + 1))
+        columns = [table.column(index) for index in range(len(table.keys))]
+        if self.is_bars:
+            peak = max(table.bucket_totals)
+            self.stack_bars(plt, positions, columns, glyphs, colours)
+        else:
+            peak = max(max(column) for column in columns)
+            for column, glyph, colour in zip(columns, glyphs, colours):
+                plt.plot(positions, column, marker=glyph, color=colour)
+        self.set_ticks(plt, table, positions, peak)
+
+    @staticmethod
+    def stack_bars(plt, positions: list[int], columns: list[list[int]],
+                   glyphs: tuple[str, ...], colours: list[tuple[int, int, int]]) -> None:
+        """Stacked bars drawn top layer first, each from 0 to its running total, so the
+        layers below paint over their share. Not plotext's stacked_bar: it paints a layer's
+        zero-height bars with spaces, which cut holes in the layers above."""
+        heights = [0] * len(positions)
+        tops = []
+        for column in columns:
+            heights = [h + v for h, v in zip(heights, column)]
+            tops.append(heights)
+        for index in range(len(columns) - 1, -1, -1):
+            shown = [i for i, value in enumerate(columns[index]) if value > 0]
+            if not shown:
+                continue
+            plt.bar([positions[i] for i in shown], [tops[index][i] for i in shown],
+                    marker=glyphs[index], color=colours[index], width=0.6,
+                    reset_ticks=False)
+
+    @property
+    def plot_width(self) -> int:
+        return max(20, self.size.width) - AXIS_CELLS  # the size is 0 before the first layout
+
+    def set_ticks(self, plt, table: UsageTable, positions: list[int], peak: int) -> None:
+        """Ticks far enough apart that plotext never has to nudge a label. plotext
+        de-duplicates ticks through a set, so their order, and with it which of two crowded
+        labels moves, changes with Python's hash seed: crowding would make the chart differ
+        between runs (and snapshots flaky)."""
+        labels = [tick_label(bucket, table.granularity) for bucket in table.buckets]
+        spacing = 2 * (max(map(len, labels)) + 1)
+        every = max(1, -(-len(positions) * spacing // self.plot_width))
+        shown = positions[::every]
+        plt.xticks(shown, [labels[p - 1] for p in shown])
+        # Fewer y ticks than canvas rows (the frame and the x labels take three), for the
+        # same reason: two ticks on one row would overwrite each other in set order.
+        rows = self.query_one("#chart-plot").size.height - 3
+        step = nice_step(peak, max(1, min(4, rows - 1)))
+        ticks = list(range(0, peak + step, step))
+        plt.yticks(ticks, [f"{tick:,}" for tick in ticks])
+        plt.ylim(0, ticks[-1])
+        plt.xlim(0.4, len(positions) + 0.6)

@@ -1,0 +1,427 @@
+"""A Hypothesis state machine driving the engine against a small, independent model.
+
+The model below re-derives billing-rules.md with its own arithmetic (nothing from
+creditdesk.rules or the engine), and after every step the engine must agree with it and keep
+the ledger invariants. Run longer with HYPOTHESIS_PROFILE=long.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from creditdesk.engine import BillingEngine, ManualClock, TestPaymentGateway
+from creditdesk.errors import (IdempotencyConflict, InsufficientCredits, MemberLimitReached,
+                               NotFound, PaymentDeclined, PermissionDenied)
+from creditdesk.models import Plan
+
+USERS = ("ann", "bob", "cat", "dan")
+ORG = "acme"
+
+
+@dataclass(frozen=True)
+class ModelPlan:
+    base: int
+    cap: int
+    annual: bool
+    price_cents: int
+
+
+MODEL_PLANS = {
+    "team": ModelPlan(1_000, 500, False, 4_900),
+    "lite": ModelPlan(300, 0, False, 900),
+    "pro": ModelPlan(3_000, 1_200, True, 30_000),
+}
+
+
+def nth_period_start(anchor: datetime, n: int) -> datetime:
+    """The anchor n months on, on the anchor's day or the month's last day if shorter."""
+    months = anchor.month - 1 + n
+    year, month = anchor.year + months // 12, months % 12 + 1
+    return anchor.replace(year=year, month=month,
+                          day=min(anchor.day, calendar.monthrange(year, month)[1]))
+
+
+@dataclass
+class ModelAccount:
+    id: str
+    anchor: datetime
+    plan: str
+    roles: dict[str, str]
+    index: int = 0
+    billing_start: int = 0
+    pending: str | None = None
+    pending_at: int | None = None
+    base: int = 0
+    rollover: int = 0
+    purchased: int = 0
+    paused: bool = False
+    past_due: bool = False
+    used: int = 0
+    member_used: dict[str, int] = field(default_factory=dict)
+    limits: dict[str, int | None] = field(default_factory=dict)
+    used_when_limited: dict[str, int] = field(default_factory=dict)
+    recharge_on: bool = False
+    threshold: int = 0
+    amount: int = 0
+    cap_cents: int | None = None
+    spent_cents: int = 0
+    invoices: int = 0
+    failed_invoices: int = 0
+    replies: dict[str, tuple] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return self.base + self.rollover + self.purchased
+
+    def role(self, user: str) -> str | None:
+        return self.roles.get(user)
+
+
+class BillingMachine(RuleBasedStateMachine):
+    @initialize(start=st.sampled_from([datetime(2027, 1, 31, 10, 30, tzinfo=UTC),
+                                       datetime(2028, 1, 31, 23, 0, tzinfo=UTC),
+                                       datetime(2026, 3, 15, 9, 0, tzinfo=UTC),
+                                       datetime(2026, 12, 31, 0, 0, tzinfo=UTC)]),
+                org_delay_hours=st.integers(0, 24 * 45),
+                org_plan=st.sampled_from(sorted(MODEL_PLANS)),
+                personal_plans=st.lists(st.sampled_from(sorted(MODEL_PLANS)), min_size=4,
+                                        max_size=4),
+                roles=st.lists(st.sampled_from(["member", "admin", "owner", None]),
+                               min_size=3, max_size=3))
+    def build(self, start, org_delay_hours, org_plan, personal_plans, roles):
+        self.clock = ManualClock(start)
+        self.payments = TestPaymentGateway()
+        self.engine = BillingEngine(clock=self.clock, payments=self.payments)
+        self.declining: set[str] = set()
+        for plan_id, p in MODEL_PLANS.items():
+            self.engine.add_plan(Plan(id=plan_id, name=plan_id.title(),
+                                      base_credits_per_month=p.base, rollover_cap=p.cap,
+                                      billing_period="annual" if p.annual else "monthly",
+                                      price_cents=p.price_cents))
+        self.accounts: dict[str, ModelAccount] = {}
+        for user, plan_id in zip(USERS, personal_plans):
+            account_id = self.engine.add_user(user, name=user.title(),
+                                              email=f"{user}@example.com",
+                                              plan=plan_id).personal_account_id
+            self._open(ModelAccount(account_id, start, plan_id, {user: "owner"}))
+        self.clock.advance(timedelta(hours=org_delay_hours))
+        self._catch_up()
+        self.engine.create_org(ORG, name="Acme", owner="ann", plan=org_plan)
+        org = ModelAccount(ORG, self.clock(), org_plan, {"ann": "owner"})
+        self._open(org)
+        for user, role in zip(USERS[1:], roles):
+            if role is not None:
+                self.engine.add_member(ORG, user, role=role)
+                self._join(org, user, role)
+
+    # --- the model's own bookkeeping ---------------------------------------------------
+
+    def _open(self, account: ModelAccount) -> None:
+        self.accounts[account.id] = account
+        for user in account.roles:
+            account.member_used[user] = 0
+            account.limits[user] = None
+        self._start_period(account)
+
+    def _join(self, account: ModelAccount, user: str, role: str) -> None:
+        if user not in account.roles:
+            account.member_used[user] = 0
+            account.limits[user] = None
+        account.roles[user] = role
+
+    def _pay(self, account: ModelAccount) -> bool:
+        account.invoices += 1
+        if account.id in self.declining:
+            account.failed_invoices += 1
+            return False
+        account.past_due = False
+        return True
+
+    def _start_period(self, account: ModelAccount) -> None:
+        plan = MODEL_PLANS[account.plan]
+        account.used = 0
+        account.member_used = dict.fromkeys(account.member_used, 0)
+        account.used_when_limited = {}
+        account.spent_cents = 0
+        step = 12 if plan.annual else 1
+        if (account.index - account.billing_start) % step == 0:
+            account.past_due = not self._pay(account)
+        account.base = plan.base
+        account.paused = account.total == 0
+
+    def _catch_up(self) -> None:
+        now = self.clock()
+        for account in self.accounts.values():
+            while now >= nth_period_start(account.anchor, account.index + 1):
+                account.index += 1
+                if account.pending_at == account.index:
+                    account.plan, account.billing_start = account.pending, account.index
+                    account.pending = account.pending_at = None
+                carry = account.base + account.rollover
+                account.rollover = min(carry, MODEL_PLANS[account.plan].cap)
+                account.base = 0
+                self._start_period(account)
+
+    def _owner_of(self, account_id: str) -> str:
+        return "ann" if account_id == ORG else account_id.split(":", 1)[1]
+
+    def _outcome(self, call):
+        try:
+            return call(), None
+        except (NotFound, PermissionDenied, InsufficientCredits, MemberLimitReached,
+                IdempotencyConflict, PaymentDeclined) as refused:
+            return None, type(refused)
+
+    # --- rules ---------------------------------------------------------------------------
+
+    accounts_st = st.sampled_from([ORG, "personal:ann", "personal:bob", "personal:cat",
+                                   "personal:dan"])
+
+    @rule(user=st.sampled_from(USERS), account_id=accounts_st,
+          credits=st.one_of(st.integers(1, 400), st.integers(400, 3_000),
+                            st.integers(3_000, 20_000)),
+          campaign=st.sampled_from(["alpha", "beta"]), key=st.integers(0, 5))
+    def debit(self, user, account_id, credits, campaign, key):
+        account = self.accounts[account_id]
+        idem = f"{user}-use-{key}"
+        reply, refused = self._outcome(lambda: self.engine.session(user).record_usage(
+            account_id, credits, campaign=campaign, idempotency_key=idem))
+        role = account.role(user)
+        if role is None:
+            assert refused is NotFound
+            return
+        if idem in account.replies:
+            params, first = account.replies[idem]
+            if params == (credits, campaign):
+                assert refused is None and reply == first
+            else:
+                assert refused is IdempotencyConflict
+            return
+        limit = account.limits[user]
+        if limit is not None and account.member_used[user] + credits > limit:
+            assert refused is MemberLimitReached
+            return
+        bought = 0
+        if account.recharge_on and account.total - credits < account.threshold:
+            short = account.threshold - (account.total - credits)
+            packs = (short + account.amount - 1) // account.amount
+            price = account.amount // 2
+            if account.cap_cents is not None:
+                packs = max(0, min(packs, (account.cap_cents - account.spent_cents) // price))
+            if packs:
+                if self._pay(account):
+                    bought = packs * account.amount
+                    account.purchased += bought
+                    account.spent_cents += packs * price
+                    account.paused = False
+                else:
+                    account.recharge_on = False
+        if credits > account.total:
+            account.paused = True
+            assert refused is InsufficientCredits
+            return
+        assert refused is None, refused
+        from_base = min(credits, account.base)
+        from_rollover = min(credits - from_base, account.rollover)
+        from_purchased = credits - from_base - from_rollover
+        account.base -= from_base
+        account.rollover -= from_rollover
+        account.purchased -= from_purchased
+        account.used += credits
+        account.member_used[user] += credits
+        if account.total == 0:
+            account.paused = True
+        assert (reply.from_base, reply.from_rollover, reply.from_purchased) == (
+            from_base, from_rollover, from_purchased)
+        assert reply.recharged == bought
+        assert reply.member_used_this_period == account.member_used[user]
+        account.replies[idem] = ((credits, campaign), reply)
+
+    @rule(user=st.sampled_from(USERS), account_id=accounts_st, dollars=st.integers(1, 15),
+          key=st.integers(0, 3))
+    def purchase(self, user, account_id, dollars, key):
+        account = self.accounts[account_id]
+        credits = dollars * 200
+        idem = f"{user}-buy-{key}"
+        invoice, refused = self._outcome(lambda: self.engine.session(user).purchase_credits(
+            account_id, credits, idempotency_key=idem))
+        role = account.role(user)
+        if role is None:
+            assert refused is NotFound
+        elif role != "owner":
+            assert refused is PermissionDenied
+        elif idem in account.replies:
+            params, first = account.replies[idem]
+            if params == (credits,):
+                assert refused is None and invoice == first
+            else:
+                assert refused is IdempotencyConflict
+        elif not self._pay(account):
+            assert refused is PaymentDeclined
+        else:
+            assert refused is None
+            assert (invoice.credits, invoice.amount_cents, invoice.status) == (
+                credits, dollars * 100, "paid")
+            account.purchased += credits
+            account.paused = False
+            account.replies[idem] = ((credits,), invoice)
+
+    @rule(user=st.sampled_from(USERS), account_id=accounts_st, enabled=st.booleans(),
+          threshold=st.integers(0, 2_000), dollars=st.integers(1, 10),
+          cap_cents=st.one_of(st.none(), st.integers(1, 3_000)))
+    def configure_recharge(self, user, account_id, enabled, threshold, dollars, cap_cents):
+        account = self.accounts[account_id]
+        _, refused = self._outcome(lambda: self.engine.session(user).configure_auto_recharge(
+            account_id, enabled=enabled, threshold=threshold, amount=dollars * 200,
+            monthly_cap_cents=cap_cents))
+        role = account.role(user)
+        if role is None:
+            assert refused is NotFound
+        elif role != "owner":
+            assert refused is PermissionDenied
+        else:
+            assert refused is None
+            account.recharge_on, account.threshold = enabled, threshold
+            account.amount, account.cap_cents = dollars * 200, cap_cents
+
+    @rule(user=st.sampled_from(USERS), account_id=accounts_st, member=st.sampled_from(USERS),
+          limit=st.one_of(st.none(), st.integers(0, 3_000)))
+    def set_limit(self, user, account_id, member, limit):
+        account = self.accounts[account_id]
+        _, refused = self._outcome(lambda: self.engine.session(user).set_member_limit(
+            account_id, member, limit))
+        role = account.role(user)
+        if role is None:
+            assert refused is NotFound
+        elif role != "owner":
+            assert refused is PermissionDenied
+        elif account.role(member) is None:
+            assert refused is NotFound
+        else:
+            assert refused is None
+            account.limits[member] = limit
+            account.used_when_limited[member] = account.member_used[member]
+
+    @rule(user=st.sampled_from(USERS), account_id=accounts_st,
+          plan_id=st.sampled_from(sorted(MODEL_PLANS)), cancel=st.booleans())
+    def change_plan(self, user, account_id, plan_id, cancel):
+        account = self.accounts[account_id]
+        if not cancel and (plan_id == account.plan or account.pending is not None):
+            return      # the rules say nothing of re-choosing the plan or of a second change
+        session = self.engine.session(user)
+        subscription, refused = self._outcome(
+            (lambda: session.cancel_plan_change(account_id)) if cancel
+            else (lambda: session.change_plan(account_id, plan_id)))
+        role = account.role(user)
+        if role is None:
+            assert refused is NotFound
+            return
+        if role != "owner":
+            assert refused is PermissionDenied
+            return
+        assert refused is None
+        if cancel:
+            account.pending = account.pending_at = None
+        else:
+            if MODEL_PLANS[account.plan].annual:
+                years = (account.index - account.billing_start) // 12 + 1
+                account.pending_at = account.billing_start + 12 * years
+            else:
+                account.pending_at = account.index + 1
+            account.pending = plan_id
+            assert subscription.pending_from == nth_period_start(account.anchor,
+                                                                 account.pending_at)
+
+    @rule(member=st.sampled_from(USERS[1:]), role=st.sampled_from(["member", "admin",
+                                                                     "owner"]))
+    def set_role(self, member, role):
+        self.engine.add_member(ORG, member, role=role)
+        self._join(self.accounts[ORG], member, role)
+
+    @rule(account_id=accounts_st, decline=st.booleans())
+    def card(self, account_id, decline):
+        self.payments.decline(account_id, decline)
+        (self.declining.add if decline else self.declining.discard)(account_id)
+
+    @rule(delta=st.one_of(st.integers(1, 48).map(lambda h: timedelta(hours=h)),
+                          st.integers(1, 40).map(lambda d: timedelta(days=d)),
+                          st.integers(2, 14).map(lambda m: timedelta(days=30 * m))))
+    def wait(self, delta):
+        self.clock.advance(delta)
+        self._catch_up()
+
+    @rule(account_id=accounts_st, offset=st.sampled_from([-1, 0, 1]))
+    def wait_for_boundary(self, account_id, offset):
+        account = self.accounts[account_id]
+        boundary = nth_period_start(account.anchor, account.index + 1)
+        moment = boundary + timedelta(seconds=offset)
+        if moment > self.clock():
+            self.clock.set(moment)
+            self._catch_up()
+
+    # --- invariants ------------------------------------------------------------------------
+
+    @invariant()
+    def engine_agrees_with_the_model(self):
+        for account_id, account in self.accounts.items():
+            owner = self.engine.session(self._owner_of(account_id))
+            balance = owner.balance(account_id)
+            assert (balance.base, balance.rollover, balance.purchased) == (
+                account.base, account.rollover, account.purchased), account_id
+            assert balance.total == account.total
+            assert balance.used_this_period == account.used
+            assert balance.autopilot == ("paused" if account.paused else "running")
+            assert balance.period_start == nth_period_start(account.anchor, account.index)
+            assert balance.period_end == nth_period_start(account.anchor, account.index + 1)
+            subscription = owner.subscription(account_id)
+            assert subscription.plan.id == account.plan
+            assert (subscription.pending_plan.id if subscription.pending_plan else None) == (
+                account.pending)
+            assert subscription.status == ("past_due" if account.past_due else "active")
+            # Rollover is capped at every close by the plan that applied there.
+            assert balance.rollover <= subscription.plan.rollover_cap
+            settings = owner.auto_recharge(account_id)
+            assert settings.enabled == account.recharge_on
+            assert settings.spent_this_period_cents == account.spent_cents
+            invoices = owner.invoices(account_id)
+            assert len(invoices) == account.invoices
+            assert sum(i.status == "failed" for i in invoices) == account.failed_invoices
+            for member in owner.members(account_id):
+                assert member.used_this_period == account.member_used[member.user_id]
+                assert member.limit == account.limits[member.user_id]
+                assert member.role == account.roles[member.user_id]
+                if member.limit is not None:
+                    assert member.used_this_period <= max(
+                        member.limit, account.used_when_limited.get(member.user_id, 0))
+
+    @invariant()
+    def ledgers_are_sound(self):
+        for account_id in self.accounts:
+            entries = self.engine.ledger_entries(account_id)
+            base = rollover = purchased = 0
+            for entry in entries:
+                if entry.kind == "usage":
+                    assert max(entry.base, entry.rollover, entry.purchased) <= 0
+                    # Base first, then rollover, then purchased.
+                    assert entry.rollover == 0 or -entry.base == base
+                    assert entry.purchased == 0 or -entry.rollover == rollover
+                base += entry.base
+                rollover += entry.rollover
+                purchased += entry.purchased
+                assert min(base, rollover, purchased) >= 0
+                assert entry.balance_after == base + rollover + purchased
+            account = self.accounts[account_id]
+            assert (base, rollover, purchased) == (account.base, account.rollover,
+                                                   account.purchased)
+            applied = Counter((e.kind, e.idempotency_key) for e in entries
+                              if e.kind in ("usage", "purchase"))
+            assert max(applied.values(), default=0) <= 1
+
+
+TestBillingMachine = BillingMachine.TestCase

@@ -1,0 +1,1 @@
+"""Helpers shared by test packages (a live HTTP server over a given engine)."""

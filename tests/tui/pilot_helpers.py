@@ -1,0 +1,40 @@
+"""Helpers for the dashboard's Pilot tests: wait for the backend, read what a widget says."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+NOW = datetime(2026, 11, 15, tzinfo=UTC)
+SIZE = (80, 24)
+
+
+async def settle(pilot) -> None:
+    """Wait until the backend calls started so far (workers) and the repaints are done."""
+    app = pilot.app
+    for _ in range(20):
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        if not any(w.is_running for w in app.workers):
+            return
+
+
+def text_of(widget) -> str:
+    """The plain text a widget shows (Static content, or what it renders)."""
+    content = getattr(widget, "content", None)
+    if content is None:
+        content = widget.render()
+    return str(getattr(content, "plain", content))
+
+
+def screen_text(app) -> str:
+    """Everything the visible Static-like widgets of the current screen say, joined."""
+    from textual.widgets import Label, Static
+
+    return "\n".join(text_of(w) for w in app.screen.query(Static)
+                     if w.display and isinstance(w, Static | Label))
+
+
+def toasts(app) -> list[str]:
+    """Messages of the notifications (toasts) the app is showing."""
+    return [note.message for note in app._notifications]

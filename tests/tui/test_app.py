@@ -1,0 +1,322 @@
+"""The app shell: start-up, the charged context, roles, palette, help, errors, demo hooks."""
+
+from __future__ import annotations
+
+import asyncio
+
+from creditdesk.backends import MemoryBackend
+from creditdesk.errors import PermissionDenied
+from creditdesk.money import format_credits_dollars
+from creditdesk.rules import REQUIRED_ROLE
+from creditdesk.tui import CreditDeskApp, DemoControls
+from creditdesk.tui.permissions import ROLE_NEEDED, role_allows, role_reason
+from creditdesk.tui.screens.base import BillingScreen
+from creditdesk.tui.widgets.context_header import ContextHeader
+
+from .pilot_helpers import NOW, SIZE, settle, text_of, toasts
+
+
+def header(app) -> str:
+    return text_of(app.screen.query_one(ContextHeader))
+
+
+def test_permission_mirror_matches_the_rules() -> None:
+    # The dashboard may not import rules; its copy must not drift from the real table.
+    assert ROLE_NEEDED == REQUIRED_ROLE
+    assert role_allows("owner", "purchase_credits")
+    assert not role_allows("admin", "purchase_credits")
+    assert not role_allows(None, "view_own_usage")
+    assert role_reason("purchase_credits") == "Owner only"
+    assert role_reason("view_members") == "Admin or higher"
+
+
+def test_modes_are_the_five_screens() -> None:
+    assert list(CreditDeskApp.MODES) == ["overview", "usage", "members", "invoices",
+                                         "settings"]
+
+
+async def test_opens_on_overview_in_the_first_org_context(make_app, demo_world) -> None:
+    app = make_app("owner")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.current_mode == "overview"
+        assert app.context.account_id == demo_world.org_id
+        assert "Acme Robotics" in header(app) and "owner" in header(app)
+
+
+async def test_user_without_an_org_opens_on_personal(demo_world) -> None:
+    engine = demo_world.engine
+    engine.add_user("zed", name="Zed Solo", email="zed@example.com", plan="starter")
+    app = CreditDeskApp(MemoryBackend(engine, "zed"), clock=demo_world.clock,
+                        cursor_blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.context.kind == "personal"
+        assert "personal account" in header(app)
+
+
+async def test_context_switch_reloads_from_the_other_account(make_app, demo_world) -> None:
+    session = demo_world.engine.session(demo_world.owner)
+    personal = demo_world.personal_account_id
+    org_total = session.balance(demo_world.org_id).total
+    personal_total = session.balance(personal).total
+    assert org_total != personal_total
+    app = make_app("owner")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        total = app.screen.query_one("#total")
+        assert format_credits_dollars(org_total) in total.plain
+        await app.run_action(f"switch_context('{personal}')")
+        await settle(pilot)
+        assert "Personal" in header(app) and "Acme" not in header(app)
+        assert format_credits_dollars(personal_total) in total.plain
+        assert any("Now charging" in message for message in toasts(app))
+
+
+async def test_other_screens_reload_when_shown_after_a_switch(make_app, demo_world) -> None:
+    personal = demo_world.personal_account_id
+    app = make_app("owner")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("m")
+        await settle(pilot)
+        org_rows = len(app.screen.view.members)
+        assert org_rows == 24
+        await pilot.press("o")
+        await app.run_action(f"switch_context('{personal}')")
+        await settle(pilot)
+        await pilot.press("m")
+        await settle(pilot)
+        assert "Personal" in header(app)
+        assert [m.user_id for m in app.screen.view.members] == [demo_world.owner]
+
+
+async def test_context_picker_by_key(make_app, demo_world) -> None:
+    app = make_app("owner")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+        # The picker lists personal first, then the org (highlighted as current).
+        await pilot.press("up", "enter")
+        await settle(pilot)
+        assert app.context.account_id == demo_world.personal_account_id
+
+
+async def test_unknown_context_is_refused_in_words(make_app, demo_world) -> None:
+    app = make_app("owner")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await app.run_action("switch_context('nowhere')")
+        await settle(pilot)
+        assert app.context.account_id == demo_world.org_id
+        assert any("no account 'nowhere'" in message for message in toasts(app))
+
+
+async def test_admin_cannot_buy_by_key_or_palette(make_app, demo_world) -> None:
+    engine = demo_world.engine
+    before = engine.ledger_entries(demo_world.org_id)
+    app = make_app("admin")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("s")
+        await settle(pilot)
+        settings = app.screen
+        settings.query_one("#pack").value = "pack-10k"
+        await pilot.press("b")
+        await settle(pilot)
+        assert app.screen is settings  # no confirmation opened
+        entries = {title: (action, namespace, refused) for title, _, action, namespace, refused
+                   in app.palette_entries(settings)}
+        action, namespace, refused = entries["Buy credits"]
+        assert refused == "Owner only"
+        await app.run_palette_action(namespace, action)
+        await settle(pilot)
+        assert app.screen is settings
+        assert any("Owner only" in message for message in toasts(app))
+    assert engine.ledger_entries(demo_world.org_id) == before
+
+
+async def test_owner_only_bindings_are_dimmed_for_admins(make_app) -> None:
+    app = make_app("admin")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        bindings = {b.binding.action: b.enabled for b in app.screen.active_bindings.values()}
+        assert bindings["buy_credits"] is False
+        assert bindings["edit_auto_recharge"] is False
+    app = make_app("owner")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        bindings = {b.binding.action: b.enabled for b in app.screen.active_bindings.values()}
+        assert bindings["buy_credits"] is True
+
+
+async def test_palette_lists_screens_contexts_and_screen_actions(make_app, demo_world) -> None:
+    app = make_app("owner")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        titles = [entry[0] for entry in app.palette_entries(app.screen)]
+        for expected in ("Go to Overview", "Go to Usage", "Go to Members", "Go to Invoices",
+                         "Go to Settings", "Switch context: Acme Robotics",
+                         "Switch context: Personal", "Buy credits", "Recharge"):
+            assert expected in titles
+        entries = {entry[0]: entry for entry in app.palette_entries(app.screen)}
+        _, _, action, namespace, _ = entries["Go to Members"]
+        await app.run_palette_action(namespace, action)
+        await settle(pilot)
+        assert app.current_mode == "members"
+
+
+async def test_help_screen_lists_keys_in_words(make_app) -> None:
+    from creditdesk.tui.help import HelpScreen
+
+    app = make_app("admin")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await settle(pilot)
+        assert isinstance(app.screen, HelpScreen)
+        rows = {description: note for _, description, note in
+                __import__("creditdesk.tui.help", fromlist=["x"]).binding_rows(
+                    app.screen.beneath)}
+        assert "not available to your role" in rows["Buy credits"]
+        await pilot.press("escape")
+        await settle(pilot)
+        assert not isinstance(app.screen, HelpScreen)
+
+
+class GatedBackend(MemoryBackend):
+    """Holds whoami until the test lets it answer, to see the first paint without data."""
+
+    def __init__(self, engine, user_id: str) -> None:
+        super().__init__(engine, user_id)
+        self.gate = asyncio.Event()
+
+    async def whoami(self):
+        await self.gate.wait()
+        return await super().whoami()
+
+
+async def test_first_paint_does_not_wait_for_the_backend(demo_world) -> None:
+    backend = GatedBackend(demo_world.engine, demo_world.owner)
+    app = CreditDeskApp(backend, clock=demo_world.clock, cursor_blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, BillingScreen)
+        assert "Loading your account" in header(app)
+        assert app.screen.query_one("#body").loading
+        backend.gate.set()
+        await settle(pilot)
+        assert "Acme Robotics" in header(app)
+        assert not app.screen.query_one("#body").loading
+
+
+class FailingBackend(MemoryBackend):
+    """Refuses balance() until told to recover, like a flaky server."""
+
+    failing = True
+
+    async def balance(self, account_id: str):
+        if self.failing:
+            raise ConnectionRefusedError("connection refused")
+        return await super().balance(account_id)
+
+
+async def test_backend_errors_show_in_words_with_retry(demo_world) -> None:
+    backend = FailingBackend(demo_world.engine, demo_world.owner)
+    app = CreditDeskApp(backend, clock=demo_world.clock, cursor_blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        banner = app.screen.query_one("#load-error")
+        assert banner.display
+        assert "Cannot reach the billing server" in text_of(banner)
+        assert "Press r to retry" in text_of(banner)
+        backend.failing = False
+        await pilot.press("r")
+        await settle(pilot)
+        assert not banner.display
+        assert "credits" in app.screen.query_one("#total").plain
+
+
+class RefusingWhoami(MemoryBackend):
+    async def whoami(self):
+        raise PermissionDenied("token revoked")
+
+
+async def test_whoami_failure_is_named_in_the_header(demo_world) -> None:
+    app = CreditDeskApp(RefusingWhoami(demo_world.engine, demo_world.owner),
+                        clock=demo_world.clock, cursor_blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert "Cannot load your account: token revoked" in header(app)
+
+
+async def test_demo_keys_only_exist_in_the_demo(make_app) -> None:
+    app = make_app("owner")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("l")
+        assert app.live is False
+        titles = [entry[0] for entry in app.palette_entries(app.screen)]
+        assert not any(title.startswith("Demo:") for title in titles)
+
+
+async def test_demo_hooks_live_activity_and_time_travel(make_app) -> None:
+    calls = []
+
+    async def simulate():
+        calls.append("tick")
+        return None
+
+    async def advance():
+        calls.append("close")
+        return "Period closed: 1,000 credits rolled over."
+
+    demo = DemoControls(simulate_activity=simulate, advance_to_period_close=advance,
+                        welcome="Welcome: press l, t and ?")
+    app = make_app("owner", demo=demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        welcome = app.screen.query_one("#welcome")
+        assert welcome.display and "press l, t and ?" in text_of(welcome)
+        version = app.data_version
+        await pilot.press("t")
+        await settle(pilot)
+        assert "close" in calls
+        assert app.data_version == version + 1
+        assert any("rolled over" in message for message in toasts(app))
+        await pilot.press("l")
+        assert app.live is True
+        app._live_tick()  # what the one-second timer calls
+        await settle(pilot)
+        assert "tick" in calls
+        await pilot.press("l")
+        assert app.live is False
+        await pilot.press("m")
+        await pilot.press("o")
+        await settle(pilot)
+        assert not app.screen.query_one("#welcome").display
+
+
+def test_fixed_now_is_what_the_app_reads(make_app) -> None:
+    assert make_app("owner").now() == NOW
+
+
+async def test_demo_live_activity_spends_and_time_travel_closes_the_period(demo_world) -> None:
+    from creditdesk.cli.demo import LiveDemo
+
+    owner = demo_world.engine.session(demo_world.owner)
+    before = owner.balance(demo_world.org_id)
+    invoices = len(owner.invoices(demo_world.org_id))
+    live = LiveDemo(demo_world, seed=1)
+    for _ in range(3):
+        await live.simulate_activity()
+    spent = owner.balance(demo_world.org_id)
+    assert spent.used_this_period > before.used_this_period
+    told = await live.advance_to_period_close()
+    after = owner.balance(demo_world.org_id)
+    assert after.period_start == before.period_end
+    assert after.used_this_period == 0
+    assert f"{after.rollover:,} credits roll over" in told
+    assert "New invoice" in told
+    assert len(owner.invoices(demo_world.org_id)) == invoices + 1

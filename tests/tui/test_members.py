@@ -1,0 +1,197 @@
+"""Members: the Line API table (sort, filter, cursor) and the owner's limit form."""
+
+from __future__ import annotations
+
+from creditdesk.models import MemberUsage
+from creditdesk.money import format_credits
+from creditdesk.tui.screens.members import LimitForm
+from creditdesk.tui.widgets.member_table import MemberTable, closeness_cell
+from creditdesk.tui.widgets.member_view import MemberView
+
+from .pilot_helpers import SIZE, settle, text_of, toasts
+
+
+def member(user_id: str, name: str, used: int, limit: int | None,
+           role: str = "member") -> MemberUsage:
+    return MemberUsage(user_id=user_id, name=name, role=role, used_this_period=used,
+                       limit=limit)
+
+
+PEOPLE = [member("ann", "Ann Lee", 300, None, "owner"), member("bob", "Bob Stone", 900, 1_000,
+                                                                "admin"),
+          member("cy", "Cy Park", 0, 500), member("dee", "Dee Ito", 800, 800)]
+
+
+def ids(view: MemberView) -> list[str]:
+    return [m.user_id for m in view.rows]
+
+
+def test_view_sorts_by_each_column_and_reverses() -> None:
+    view = MemberView()
+    view.set_members(PEOPLE)
+    assert ids(view) == ["bob", "dee", "ann", "cy"]  # default: most used first
+    view.sort_by("name")
+    assert ids(view) == ["ann", "bob", "cy", "dee"]
+    view.sort_by("name")
+    assert ids(view) == ["dee", "cy", "bob", "ann"]
+    view.sort_by("limit")  # largest first; no limit counts as the largest
+    assert ids(view) == ["ann", "bob", "dee", "cy"]
+    view.sort_by("close")  # dee is at her limit, bob at 90%
+    assert ids(view)[:2] == ["dee", "bob"]
+    view.sort_by("role")
+    assert ids(view)[0] == "cy"
+
+
+def test_view_filters_on_every_word_and_computes_shares() -> None:
+    view = MemberView()
+    view.set_members(PEOPLE)
+    view.set_filter("  ADMIN  stone ")
+    assert ids(view) == ["bob"]
+    view.set_filter("nobody")
+    assert ids(view) == []
+    view.set_filter("")
+    assert len(view.rows) == 4
+    assert view.share(PEOPLE[1]) == 0.45  # 900 of 2,000
+
+
+def test_closeness_cell_says_stop_in_words() -> None:
+    assert closeness_cell(PEOPLE[3])[1].strip() == "STOP"
+    assert closeness_cell(PEOPLE[0]) == ("", "no limit")
+    assert closeness_cell(PEOPLE[1])[1].strip() == "90%"
+
+
+async def open_members(app, pilot):
+    await settle(pilot)
+    await pilot.press("m")
+    await settle(pilot)
+    return app.screen, app.screen.query_one(MemberTable)
+
+
+async def test_keyboard_sort_filter_and_cursor(make_app, demo_world) -> None:
+    app = make_app("owner")
+    async with app.run_test(size=SIZE) as pilot:
+        screen, table = await open_members(app, pilot)
+        assert app.focused is table
+        assert len(table.view.rows) == 24
+        await pilot.press("1")
+        names = [m.name.casefold() for m in table.view.rows]
+        assert names == sorted(names)
+        assert "▲Name" in text_of(screen.query_one("#columns"))
+        await pilot.press("3")
+        used = [m.used_this_period for m in table.view.rows]
+        assert used == sorted(used, reverse=True)
+        await pilot.press("down", "down")
+        assert table.cursor == 2
+        assert table.current.name in text_of(screen.query_one("#selected"))
+        await pilot.press("end")
+        assert table.cursor == 23
+        await pilot.press("slash", *"dana")
+        await settle(pilot)
+        assert [m.name for m in table.view.rows] == ["Dana Reyes"]
+        assert table.cursor == 0
+
+
+async def test_owner_edits_a_limit_in_the_engine(make_app, demo_world) -> None:
+    app = make_app("owner")
+    async with app.run_test(size=SIZE) as pilot:
+        screen, table = await open_members(app, pilot)
+        await pilot.press("slash", *"chidi", "enter")
+        assert table.current.user_id == "chidi"
+        await pilot.press("e")
+        await settle(pilot)
+        assert isinstance(app.screen, LimitForm)
+        field = app.screen.query_one("#limit")
+        field.value = ""
+        await pilot.press(*"12,000", "enter")
+        await settle(pilot)
+        assert not isinstance(app.screen, LimitForm)
+        assert any("12,000 credits" in message for message in toasts(app))
+        assert table.current.limit == 12_000  # reloaded from the backend
+    engine_view = demo_world.engine.session(demo_world.owner).members(demo_world.org_id)
+    assert next(m for m in engine_view if m.user_id == "chidi").limit == 12_000
+
+
+async def test_limit_form_refuses_bad_values_and_saves_nothing(make_app, demo_world) -> None:
+    session = demo_world.engine.session(demo_world.owner)
+    before = {m.user_id: m.limit for m in session.members(demo_world.org_id)}
+    app = make_app("owner")
+    async with app.run_test(size=SIZE) as pilot:
+        screen, table = await open_members(app, pilot)
+        await pilot.press("e")
+        await settle(pilot)
+        form = app.screen
+        for typed, words in (("12x", "not a whole number"), ("-5", "negative"),
+                             ("2000000000000", "At most")):
+            form.query_one("#limit").value = typed
+            await pilot.pause()
+            note = form.query_one("#limit-error")
+            assert note.is_shown and words in text_of(note)
+            assert form.query_one("#save").disabled
+            await pilot.press("enter")
+            await settle(pilot)
+            assert app.screen is form
+        await pilot.press("escape")
+        await settle(pilot)
+    assert {m.user_id: m.limit for m in session.members(demo_world.org_id)} == before
+
+
+async def test_empty_limit_means_no_limit(make_app, demo_world) -> None:
+    stopped = demo_world.stopped_member
+    app = make_app("owner")
+    async with app.run_test(size=SIZE) as pilot:
+        screen, table = await open_members(app, pilot)
+        await pilot.press("slash", *stopped, "enter")
+        assert table.current.limit is not None
+        await pilot.press("e")
+        await settle(pilot)
+        app.screen.query_one("#limit").value = ""
+        await pilot.press("enter")
+        await settle(pilot)
+    members = demo_world.engine.session(demo_world.owner).members(demo_world.org_id)
+    assert next(m for m in members if m.user_id == stopped).limit is None
+
+
+async def test_admin_sees_the_control_disabled_and_cannot_edit(make_app, demo_world) -> None:
+    session = demo_world.engine.session(demo_world.owner)
+    before = {m.user_id: m.limit for m in session.members(demo_world.org_id)}
+    app = make_app("admin")
+    async with app.run_test(size=SIZE) as pilot:
+        screen, table = await open_members(app, pilot)
+        gate = screen.query_one("#edit-gate")
+        button = screen.query_one("#edit")
+        assert button.disabled
+        assert "Owner only" in str(button.tooltip)
+        reason = gate.query_one(".role-reason")
+        assert reason.display and "Owner only" in text_of(reason)
+        await pilot.press("e")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.screen is screen
+        await app.run_palette_action(screen, "edit_limit")
+        await settle(pilot)
+        assert app.screen is screen
+    assert {m.user_id: m.limit for m in session.members(demo_world.org_id)} == before
+
+
+async def test_member_is_told_the_list_is_for_admins(make_app) -> None:
+    app = make_app("member")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("m")
+        await settle(pilot)
+        notice = app.screen.query_one("#view-refused")
+        assert notice.display and "for admins and owners" in text_of(notice)
+        assert not app.screen.query_one("#body").display
+        assert len(app.screen.view.members) == 0  # nothing was fetched
+
+
+async def test_row_shows_used_limit_and_share(make_app, demo_world) -> None:
+    app = make_app("owner")
+    async with app.run_test(size=SIZE) as pilot:
+        screen, table = await open_members(app, pilot)
+        await pilot.press("slash", *demo_world.stopped_member, "enter")
+        current = table.current
+        line = "".join(segment.text for segment in table.render_line(0))
+        assert format_credits(current.used_this_period, unit=False) in line
+        assert format_credits(current.limit, unit=False) in line
+        assert "STOP" in line and "%" in line

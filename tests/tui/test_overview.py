@@ -1,0 +1,190 @@
+"""Overview: figures from the backend, forecasts, banners for owners, the member view."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from creditdesk.errors import InsufficientCredits
+from creditdesk.models import Balance, Plan, Subscription
+from creditdesk.money import format_credits, format_credits_dollars
+from creditdesk.tui.forecast import forecast_period
+from creditdesk.tui.widgets.balance_bar import split_widths
+
+from .pilot_helpers import SIZE, settle, text_of
+
+START = datetime(2026, 11, 1, tzinfo=UTC)
+END = datetime(2026, 12, 1, tzinfo=UTC)
+TEAM = Plan(id="team", name="Team", base_credits_per_month=100_000, rollover_cap=50_000,
+            billing_period="monthly", price_cents=49_900)
+SMALL_CAP = Plan(id="lean", name="Lean", base_credits_per_month=100_000, rollover_cap=10_000,
+                 billing_period="monthly", price_cents=19_900)
+
+
+def balance(base: int, rollover: int, purchased: int, used: int) -> Balance:
+    return Balance(account_id="acme", base=base, rollover=rollover, purchased=purchased,
+                   total=base + rollover + purchased, used_this_period=used,
+                   period_start=START, period_end=END, autopilot="running")
+
+
+def subscription(pending: Plan | None = None) -> Subscription:
+    return Subscription(account_id="acme", plan=TEAM, pending_plan=pending,
+                        pending_from=END if pending else None, period_start=START,
+                        period_end=END, renews_at=END, status="active")
+
+
+def test_forecast_rollover_and_forfeit_at_the_current_pace() -> None:
+    # 10 of 30 days gone, 20,000 used: 2,000 a day, 40,000 more before the close.
+    now = START + timedelta(days=10)
+    forecast = forecast_period(balance(80_000, 30_000, 5_000, 20_000), subscription(), now)
+    assert round(forecast.per_day) == 2_000
+    assert forecast.use_until_close == 40_000
+    # Base left 40,000 + rollover 30,000 = 70,000 carried; the cap keeps 50,000.
+    assert (forecast.rolls_over, forecast.forfeited) == (50_000, 20_000)
+    # Each later period grants 100,000 against 60,000 used: credits never run out.
+    assert forecast.runs_out_at is None
+
+
+def test_forecast_uses_the_cap_of_a_plan_change_pending_at_the_close() -> None:
+    now = START + timedelta(days=10)
+    forecast = forecast_period(balance(80_000, 30_000, 5_000, 20_000),
+                               subscription(pending=SMALL_CAP), now)
+    assert (forecast.rolls_over, forecast.forfeited) == (10_000, 60_000)
+
+
+def test_forecast_finds_the_day_credits_run_out() -> None:
+    # 3,000 a day with 30,000 left: ten days from now, before the close.
+    now = START + timedelta(days=10)
+    forecast = forecast_period(balance(10_000, 0, 20_000, 30_000), subscription(), now)
+    assert forecast.runs_out_at == now + timedelta(days=10)
+    assert forecast.rolls_over == 0
+
+
+def test_no_forecast_without_usage() -> None:
+    assert forecast_period(balance(100_000, 0, 0, 0), subscription(), START) is None
+
+
+@pytest.mark.parametrize("parts, width, expected", [
+    ([50, 30, 20], 10, [5, 3, 2]),
+    ([0, 0, 0], 10, [0, 0, 0]),
+    ([1, 0, 999], 10, [1, 0, 9]),       # a small non-zero bucket never disappears
+    ([1, 1, 1], 10, [4, 3, 3]),
+])
+def test_balance_bar_widths(parts, width, expected) -> None:
+    assert split_widths(parts, width) == expected
+    assert sum(split_widths(parts, width)) in (0, width)
+
+
+async def test_owner_sees_balance_split_use_and_plan(make_app, demo_world) -> None:
+    session = demo_world.engine.session(demo_world.owner)
+    figures = session.balance(demo_world.org_id)
+    plan = session.subscription(demo_world.org_id).plan
+    app = make_app("owner")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert format_credits_dollars(figures.total) in screen.query_one("#total").plain
+        buckets = screen.query_one("#buckets").plain
+        for amount in (figures.base, figures.rollover, figures.purchased):
+            assert format_credits_dollars(amount) in buckets
+        assert screen.query_one("#balance-bar").parts == (figures.base, figures.rollover,
+                                                          figures.purchased)
+        period = screen.query_one("#period").plain
+        assert format_credits_dollars(figures.used_this_period) in period
+        days = (figures.period_end - app.now()).days
+        assert f"in {days} days" in period
+        assert "At this pace" in period
+        assert plan.name in screen.query_one("#plan").plain
+        assert not screen.query_one("#member-view").display
+
+
+def pause_autopilot(world) -> None:
+    """Switch auto-recharge off and ask for more than the org has: autopilot pauses."""
+    owner = world.engine.session(world.owner)
+    recharge = owner.auto_recharge(world.org_id)
+    owner.configure_auto_recharge(world.org_id, enabled=False, threshold=recharge.threshold,
+                                  amount=recharge.amount)
+    total = owner.balance(world.org_id).total
+    with pytest.raises(InsufficientCredits):
+        owner.record_usage(world.org_id, total + 1, campaign="too-big",
+                           idempotency_key="pause-it")
+    assert owner.balance(world.org_id).autopilot == "paused"
+
+
+async def test_paused_autopilot_banner_says_why_and_which_key_fixes_it(make_app,
+                                                                       demo_world) -> None:
+    pause_autopilot(demo_world)
+    app = make_app("owner")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        banner = app.screen.query_one("#paused")
+        assert banner.display
+        text = text_of(banner)
+        assert "PAUSED" in text and "b to buy credits" in text
+        assert "a to enable auto-recharge" in text
+        await pilot.press("b")
+        await settle(pilot)
+        assert app.current_mode == "settings"
+        assert app.focused.id == "pack"
+
+
+async def test_admin_sees_the_pause_but_is_told_to_ask_an_owner(make_app, demo_world) -> None:
+    pause_autopilot(demo_world)
+    app = make_app("admin")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        text = text_of(app.screen.query_one("#paused"))
+        assert "Ask an owner" in text and "Press b" not in text
+        await pilot.press("b")
+        await settle(pilot)
+        assert app.current_mode == "overview"
+
+
+async def test_past_due_is_shown_to_owners_only(make_app, demo_world) -> None:
+    demo_world.payments.decline(demo_world.org_id, True)
+    period_end = demo_world.engine.session(demo_world.owner).balance(
+        demo_world.org_id).period_end
+    demo_world.clock.set(period_end + timedelta(hours=1))
+    assert demo_world.engine.session(demo_world.owner).subscription(
+        demo_world.org_id).status == "past_due"
+    app = make_app("owner")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        banner = app.screen.query_one("#past-due")
+        assert banner.display and "PAST DUE" in text_of(banner)
+    app = make_app("admin")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert not app.screen.query_one("#past-due").display
+
+
+async def test_member_sees_own_usage_and_limit_and_the_sentence(make_app, demo_world) -> None:
+    mine = demo_world.engine.session(demo_world.member).my_usage(demo_world.org_id)
+    app = make_app("member")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        view = screen.query_one("#member-view")
+        assert view.display
+        assert format_credits_dollars(mine.used_this_period) in view.plain
+        if mine.limit is None:
+            assert "Your limit: none" in view.plain
+        else:
+            assert format_credits(mine.limit) in view.plain
+        note = text_of(screen.query_one("#member-note"))
+        assert "are for admins and owners" in note
+        assert not screen.query_one("#figures").display
+
+
+async def test_member_with_a_limit_sees_what_is_left(make_app, demo_world) -> None:
+    owner = demo_world.engine.session(demo_world.owner)
+    member = next(m for m in owner.members(demo_world.org_id)
+                  if m.user_id == demo_world.member)
+    owner.set_member_limit(demo_world.org_id, demo_world.member,
+                           member.used_this_period + 1_000)
+    app = make_app("member")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        view = app.screen.query_one("#member-view").plain
+        assert f"{format_credits(1_000)} left" in view

@@ -1,0 +1,225 @@
+"""Settings: buying credits with a confirmation, auto-recharge form, plan change, portal."""
+
+from __future__ import annotations
+
+from creditdesk.tui.confirm import ConfirmScreen
+
+from .pilot_helpers import SIZE, settle, text_of, toasts
+
+
+async def open_settings(app, pilot):
+    await settle(pilot)
+    await pilot.press("s")
+    await settle(pilot)
+    return app.screen
+
+
+def org_balance(world):
+    return world.engine.session(world.owner).balance(world.org_id)
+
+
+def invoice_count(world) -> int:
+    return len(world.engine.session(world.owner).invoices(world.org_id))
+
+
+async def test_purchase_with_confirmation_updates_the_balance(make_app, demo_world) -> None:
+    before = org_balance(demo_world)
+    app = make_app("owner")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_settings(app, pilot)
+        screen.query_one("#pack").value = "pack-10k"
+        await pilot.pause()
+        assert "$50.00" in text_of(screen.query_one("#price"))
+        await pilot.press("b")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "$50.00" in app.screen.body and "10,000 credits" in app.screen.body
+        await pilot.press("y")
+        await settle(pilot)
+        assert any("Bought 10,000 credits ($50.00)" in message for message in toasts(app))
+        await pilot.press("o")
+        await settle(pilot)
+        after = org_balance(demo_world)
+        assert after.purchased == before.purchased + 10_000
+        assert f"{after.total:,} credits" in app.screen.query_one("#total").plain
+
+
+async def test_declining_the_confirmation_buys_nothing(make_app, demo_world) -> None:
+    invoices = invoice_count(demo_world)
+    app = make_app("owner")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_settings(app, pilot)
+        screen.query_one("#pack").value = "pack-1k"
+        await pilot.press("b")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmScreen)
+        # Cancel has the focus: an absent-minded enter spends nothing.
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.screen is screen
+    assert invoice_count(demo_world) == invoices
+
+
+async def test_each_confirmed_purchase_is_its_own_purchase(make_app, demo_world) -> None:
+    invoices = invoice_count(demo_world)
+    app = make_app("owner")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_settings(app, pilot)
+        screen.query_one("#pack").value = "pack-1k"
+        for _ in range(2):
+            await pilot.press("b")
+            await settle(pilot)
+            await pilot.press("y")
+            await settle(pilot)
+    assert invoice_count(demo_world) == invoices + 2
+
+
+async def test_custom_amount_must_be_a_multiple_of_200(make_app, demo_world) -> None:
+    invoices = invoice_count(demo_world)
+    app = make_app("owner")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_settings(app, pilot)
+        screen.query_one("#pack").value = "custom"
+        await pilot.pause()
+        custom = screen.query_one("#custom")
+        assert custom.display
+        custom.value = "1,050"
+        await pilot.pause()
+        note = screen.query_one("#custom-error")
+        assert note.is_shown and "multiple of 200" in text_of(note)
+        assert screen.query_one("#buy").disabled
+        await pilot.press("b")
+        await settle(pilot)
+        assert app.screen is screen
+        custom.value = "1,200"
+        await pilot.pause()
+        assert not note.is_shown
+        assert "$6.00" in text_of(screen.query_one("#price"))
+    assert invoice_count(demo_world) == invoices
+
+
+async def test_declined_payment_is_said_next_to_the_purchase(make_app, demo_world) -> None:
+    before = org_balance(demo_world)
+    demo_world.payments.decline(demo_world.org_id, True)
+    app = make_app("owner")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_settings(app, pilot)
+        screen.query_one("#pack").value = "pack-1k"
+        await pilot.press("b")
+        await settle(pilot)
+        await pilot.press("y")
+        await settle(pilot)
+        note = screen.query_one("#purchase-error")
+        assert note.is_shown and "declined" in text_of(note)
+    assert org_balance(demo_world).purchased == before.purchased
+
+
+async def test_auto_recharge_form_refuses_bad_values_and_saves_nothing(make_app,
+                                                                      demo_world) -> None:
+    session = demo_world.engine.session(demo_world.owner)
+    before = session.auto_recharge(demo_world.org_id)
+    app = make_app("owner")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_settings(app, pilot)
+        cases = {"threshold": ("lots", "not a whole number"),
+                 "amount": ("250", "multiple of 200"),
+                 "cap": ("-3", "negative")}
+        for name, (typed, words) in cases.items():
+            screen.query_one(f"#{name}").value = typed
+            await pilot.pause()
+            note = screen.query_one(f"#{name}-error")
+            assert note.is_shown and words in text_of(note), name
+        assert screen.query_one("#recharge-save").disabled
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert "Nothing saved" in text_of(screen.query_one("#recharge-error"))
+    assert session.auto_recharge(demo_world.org_id) == before
+
+
+async def test_auto_recharge_saves_valid_values(make_app, demo_world) -> None:
+    app = make_app("owner")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_settings(app, pilot)
+        screen.query_one("#threshold").value = "5,000"
+        screen.query_one("#amount").value = "10000"
+        screen.query_one("#cap").value = "$250.50"
+        await pilot.pause()
+        assert "$50.00" in text_of(screen.query_one("#amount-price"))
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert any("Auto-recharge on" in message for message in toasts(app))
+    saved = demo_world.engine.session(demo_world.owner).auto_recharge(demo_world.org_id)
+    assert (saved.enabled, saved.threshold, saved.amount, saved.monthly_cap_cents) == \
+        (True, 5_000, 10_000, 25_050)
+
+
+async def test_empty_cap_means_no_cap(make_app, demo_world) -> None:
+    app = make_app("owner")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_settings(app, pilot)
+        screen.query_one("#cap").value = ""
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+    saved = demo_world.engine.session(demo_world.owner).auto_recharge(demo_world.org_id)
+    assert saved.monthly_cap_cents is None
+
+
+async def test_admin_sees_owner_controls_disabled_with_the_reason(make_app,
+                                                                  demo_world) -> None:
+    session = demo_world.engine.session(demo_world.owner)
+    recharge = session.auto_recharge(demo_world.org_id)
+    invoices = invoice_count(demo_world)
+    app = make_app("admin")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_settings(app, pilot)
+        for gate_id in ("#plan-gate", "#purchase-gate", "#recharge-gate", "#portal-gate"):
+            gate = screen.query_one(gate_id)
+            reason = gate.query_one(".role-reason")
+            assert reason.display and "Owner only" in text_of(reason), gate_id
+        for control in ("#pack", "#buy", "#threshold", "#recharge-save", "#portal",
+                        "#plan-choice"):
+            assert screen.query_one(control).is_disabled, control
+            assert "Owner only" in str(screen.query_one(control).tooltip), control
+        # Admins may view the settings they cannot change.
+        assert screen.query_one("#threshold").value == f"{recharge.threshold:,}"
+        screen.query_one("#pack").value = "pack-1k"
+        await pilot.press("b", "ctrl+s", "p")
+        await settle(pilot)
+        assert app.screen is screen
+        assert text_of(screen.query_one("#portal-url")) == ""
+        await app.run_palette_action(screen, "save_recharge")
+        await settle(pilot)
+    assert invoice_count(demo_world) == invoices
+    assert session.auto_recharge(demo_world.org_id) == recharge
+
+
+async def test_plan_change_and_cancel(make_app, demo_world) -> None:
+    session = demo_world.engine.session(demo_world.owner)
+    app = make_app("owner")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_settings(app, pilot)
+        screen.query_one("#plan-choice").value = "starter"
+        await pilot.pause()
+        screen.query_one("#plan-change").press()
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "$99.00" in app.screen.body
+        await pilot.press("y")
+        await settle(pilot)
+        assert session.subscription(demo_world.org_id).pending_plan.id == "starter"
+        assert "Starter" in text_of(screen.query_one("#plan-pending"))
+        screen.query_one("#plan-cancel").press()
+        await settle(pilot)
+        assert session.subscription(demo_world.org_id).pending_plan is None
+        assert "No pending change" in text_of(screen.query_one("#plan-pending"))
+
+
+async def test_owner_gets_the_portal_link(make_app, demo_world) -> None:
+    url = demo_world.engine.session(demo_world.owner).portal_url(demo_world.org_id)
+    app = make_app("owner")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_settings(app, pilot)
+        await pilot.press("p")
+        await settle(pilot)
+        assert url in text_of(screen.query_one("#portal-url"))

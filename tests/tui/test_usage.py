@@ -1,0 +1,309 @@
+"""The Usage screen: ranges, buckets and splits, and a table that shows the backend's figures."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from textual.widgets import DataTable, Input, Select
+
+from creditdesk.models import UsagePoint, UsageSeries
+from creditdesk.tui.screens.usage import (CustomRangeForm, UsageScreen, build_query,
+                                          parse_custom_range, range_bounds)
+from creditdesk.tui.widgets.usage_chart import (OTHER, UsageChart, bucket_starts, nice_step,
+                                                tabulate_usage)
+
+from .pilot_helpers import NOW, SIZE, screen_text, settle
+
+
+def number(text: str) -> int:
+    return int(text.replace(",", ""))
+
+
+def table_rows(app) -> tuple[list[str], list[list[str]]]:
+    """(column titles, rows of plain cell text) of the usage table."""
+    grid = app.screen.query_one("#table", DataTable)
+    titles = [str(getattr(c.label, "plain", c.label)) for c in grid.columns.values()]
+    rows = [[str(getattr(v, "plain", v)) for v in grid.get_row_at(i)]
+            for i in range(grid.row_count)]
+    return titles, rows
+
+
+def engine_figures(world, query) -> dict[datetime, dict[str, int]]:
+    series = world.engine.session(world.owner).usage_history(
+        world.org_id, start=query.start, end=query.end, granularity=query.granularity,
+        group_by=query.group_by)
+    figures: dict[datetime, dict[str, int]] = defaultdict(dict)
+    for point in series.points:
+        figures[point.start][point.key] = point.credits
+    return figures
+
+
+async def open_usage(pilot) -> UsageScreen:
+    await settle(pilot)
+    await pilot.press("u")
+    await settle(pilot)
+    screen = pilot.app.screen
+    assert isinstance(screen, UsageScreen)
+    return screen
+
+
+def series(points, *, group_by="member", granularity="day", start=None, end=None):
+    start = start or datetime(2026, 11, 1, tzinfo=UTC)
+    end = end or datetime(2026, 11, 8, tzinfo=UTC)
+    return UsageSeries(account_id="acme", start=start, end=end, granularity=granularity,
+                       group_by=group_by,
+                       points=[UsagePoint(start=s, key=k, credits=c) for s, k, c in points])
+
+
+# --- the pure parts -------------------------------------------------------------------------
+
+def test_ranges_end_after_today_and_start_on_whole_buckets() -> None:
+    assert range_bounds("7d", NOW) == (datetime(2026, 11, 9, tzinfo=UTC),
+                                       datetime(2026, 11, 16, tzinfo=UTC))
+    assert range_bounds("12m", NOW)[0] == datetime(2025, 12, 1, tzinfo=UTC)
+    # 2026-10-17 is a Saturday: per week the range starts on the Monday before.
+    weekly = build_query("30d", "week", "source", NOW)
+    assert weekly.start == datetime(2026, 10, 12, tzinfo=UTC) and weekly.start.weekday() == 0
+    assert build_query("7d", "month", "source", NOW).start == datetime(2026, 11, 1, tzinfo=UTC)
+    custom = build_query("custom", "day", "member", NOW, (date(2026, 1, 30), date(2026, 2, 2)))
+    assert (custom.start, custom.end) == (datetime(2026, 1, 30, tzinfo=UTC),
+                                          datetime(2026, 2, 3, tzinfo=UTC))
+
+
+def test_month_buckets_cross_the_year() -> None:
+    starts = bucket_starts(datetime(2025, 11, 20, tzinfo=UTC), datetime(2026, 2, 2, tzinfo=UTC),
+                           "month")
+    assert [s.strftime("%Y-%m") for s in starts] == ["2025-11", "2025-12", "2026-01", "2026-02"]
+
+
+@pytest.mark.parametrize("first, last, first_error, last_error", [
+    ("2026-10-01", "2026-10-31", "", ""),
+    ("2026-13-01", "2026-10-31", "YYYY-MM-DD", ""),
+    ("2026-10-01", "31/10/2026", "", "YYYY-MM-DD"),
+    ("2026-10-31", "2026-10-01", "", "before the first day"),
+    ("2026-12-01", "2026-12-31", "in the future", ""),
+    ("2010-01-01", "2026-10-31", "", "At most 3,650 days"),
+])
+def test_custom_range_says_which_date_is_wrong(first, last, first_error, last_error) -> None:
+    got_first, got_last, first_says, last_says = parse_custom_range(first, last, NOW.date())
+    assert (first_error in first_says) and (bool(first_says) == bool(first_error))
+    assert (last_error in last_says) and (bool(last_says) == bool(last_error))
+    assert (got_first is not None and got_last is not None) == (not first_error
+                                                                and not last_error)
+
+
+def test_sparse_points_become_every_bucket_in_order() -> None:
+    day = datetime(2026, 11, 3, tzinfo=UTC)
+    table = tabulate_usage(series([(day, "purchased", 5), (day, "base", 7)],
+                                  group_by="source"))
+    assert table.keys == ("base", "rollover", "purchased")
+    assert len(table.buckets) == 7 and table.buckets[0] == datetime(2026, 11, 1, tzinfo=UTC)
+    assert table.rows[2] == (7, 0, 5) and sum(map(sum, table.rows)) == 12
+
+
+def test_small_keys_fold_into_other_with_their_count() -> None:
+    day = datetime(2026, 11, 2, tzinfo=UTC)
+    points = [(day, f"user{n}", 100 - n) for n in range(8)]
+    table = tabulate_usage(series(points), names={"user0": "Ann Lee"}, top=3)
+    assert table.keys == ("user0", "user1", "user2", OTHER)
+    assert table.labels == ("Ann Lee", "user1", "user2", "other (5)")
+    assert table.key_totals == [100, 99, 98, sum(100 - n for n in range(3, 8))]
+    # One key more than the top is shown by name: "other (1)" would only hide it.
+    assert OTHER not in tabulate_usage(series(points[:4]), top=3).keys
+
+
+def test_a_campaign_called_other_keeps_its_own_column() -> None:
+    day = datetime(2026, 11, 2, tzinfo=UTC)
+    points = [(day, "other", 500), *((day, f"c{n}", 10 + n) for n in range(4))]
+    table = tabulate_usage(series(points, group_by="campaign"), top=2)
+    assert table.labels == ("other", "c3", "other (3)")
+    assert table.rows[1] == (500, 13, 10 + 11 + 12) and table.folded == 3
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.sampled_from("abcdefgh"),
+                          st.integers(1, 10**9)), max_size=30),
+       st.sampled_from(["day", "week", "month"]))
+def test_tabulating_never_loses_or_invents_credits(raw, granularity) -> None:
+    merged: dict[tuple[datetime, str], int] = defaultdict(int)
+    for offset, key, credits in raw:
+        start = datetime(2026, 11, 1 + offset, tzinfo=UTC)
+        bucket = {"day": start, "week": start - timedelta(days=start.weekday()),
+                  "month": start.replace(day=1)}[granularity]
+        merged[bucket, key] += credits
+    points = sorted((s, k, c) for (s, k), c in merged.items())
+    table = tabulate_usage(series(points, granularity=granularity))
+    assert table.total == sum(merged.values())
+    assert list(table.buckets) == sorted(table.buckets)
+    for bucket, total in zip(table.buckets, table.bucket_totals):
+        assert total == sum(c for (s, _), c in merged.items() if s == bucket)
+
+
+def test_y_ticks_are_round_numbers() -> None:
+    assert [nice_step(p, 4) for p in (7, 95, 12_400, 990_000)] == [2, 50, 5_000, 500_000]
+
+
+def test_the_screen_module_does_not_load_plotext() -> None:
+    # The app imports a screen on first show; plotext waits until the chart is composed.
+    script = ("import sys, creditdesk.tui.screens.usage\n"
+              "print('plotext' in sys.modules or 'textual_plotext' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
+
+
+# --- the screen -----------------------------------------------------------------------------
+
+async def test_table_shows_the_backends_daily_figures_by_source(make_app, demo_world) -> None:
+    app = make_app("owner")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_usage(pilot)
+        query = screen.query_shown
+        assert (query.granularity, query.group_by) == ("day", "source")
+        assert query == build_query("30d", "day", "source", NOW)
+        titles, rows = table_rows(app)
+        assert titles == ["Day", "base", "rollover", "purchased", "Total"]
+        expected = engine_figures(demo_world, query)
+        assert len(rows) == 30 + 1  # every day, with or without usage, then the total row
+        for row in rows[:-1]:
+            day = datetime.fromisoformat(row[0]).replace(tzinfo=UTC)
+            want = expected.get(day, {})
+            assert [number(v) for v in row[1:4]] == [want.get(k, 0) for k in
+                                                       ("base", "rollover", "purchased")]
+            assert number(row[4]) == sum(want.values())
+        grand = sum(sum(v.values()) for v in expected.values())
+        assert rows[-1][0] == "Total" and number(rows[-1][-1]) == grand > 0
+        assert f"{grand:,} credits" in screen_text(app)
+
+
+async def test_keys_switch_to_weeks_and_members(make_app, demo_world) -> None:
+    app = make_app("owner")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_usage(pilot)
+        await pilot.press("g")
+        await settle(pilot)
+        assert screen.query_one("#granularity", Select).value == "week"
+        await pilot.press("b")
+        await settle(pilot)
+        query = screen.query_shown
+        assert (query.granularity, query.group_by) == ("week", "member")
+        titles, rows = table_rows(app)
+        assert titles[0] == "Week of" and titles[-2].startswith("other (")
+        names = {m.name: m.user_id for m in
+                 demo_world.engine.session(demo_world.owner).members(demo_world.org_id)}
+        expected = engine_figures(demo_world, query)
+        for row in rows[:-1]:
+            week = datetime.fromisoformat(row[0]).replace(tzinfo=UTC)
+            assert week.weekday() == 0
+            want = expected.get(week, {})
+            named = [number(row[i]) for i in range(1, len(titles) - 2)]
+            assert named == [want.get(names[t], 0) for t in titles[1:-2]]
+            assert number(row[-1]) == sum(want.values())
+            assert number(row[-2]) == sum(want.values()) - sum(named)
+        # The five members shown are the five who used the most in the range.
+        totals = defaultdict(int)
+        for figures in expected.values():
+            for key, credits in figures.items():
+                totals[key] += credits
+        top = sorted(totals, key=lambda k: (-totals[k], k))[:5]
+        assert [names[t] for t in titles[1:-2]] == top
+
+
+async def test_select_changes_the_range_and_campaign_split(make_app, demo_world) -> None:
+    app = make_app("admin")
+    async with app.run_test(size=(160, 50)) as pilot:
+        screen = await open_usage(pilot)
+        screen.query_one("#range", Select).value = "12m"
+        screen.query_one("#granularity", Select).value = "month"
+        screen.query_one("#group-by", Select).value = "campaign"
+        await settle(pilot)
+        query = screen.query_shown
+        assert query == build_query("12m", "month", "campaign", NOW)
+        titles, rows = table_rows(app)
+        assert [r[0] for r in rows[:-1]] == [f"{m:%Y-%m}" for m in
+                                             bucket_starts(query.start, query.end, "month")]
+        expected = engine_figures(demo_world, query)
+        assert [number(r[-1]) for r in rows[:-1]] == [
+            sum(expected.get(datetime.fromisoformat(r[0] + "-01").replace(tzinfo=UTC),
+                             {}).values()) for r in rows[:-1]]
+        assert set(titles[1:-1]) <= set(demo_world.campaigns) | {t for t in titles
+                                                                 if t.startswith("other")}
+
+
+async def test_custom_range_is_checked_before_it_is_used(make_app, demo_world) -> None:
+    app = make_app("owner")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_usage(pilot)
+        before = screen.query_shown
+        await pilot.press("x")
+        await settle(pilot)
+        form = app.screen
+        assert isinstance(form, CustomRangeForm)
+        form.query_one("#first", Input).value = "2026-10-31"
+        form.query_one("#last", Input).value = "2026-10-01"
+        await pilot.pause()
+        assert "before the first day" in screen_text(app)
+        assert form.query_one("#apply").disabled
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.screen is form and screen.query_shown == before  # nothing changed
+        form.query_one("#last", Input).value = "2026-11-04"
+        await pilot.pause()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.screen is screen
+        assert screen.query_one("#range", Select).value == "custom"
+        query = screen.query_shown
+        assert (query.start, query.end) == (datetime(2026, 10, 31, tzinfo=UTC),
+                                            datetime(2026, 11, 5, tzinfo=UTC))
+        _, rows = table_rows(app)
+        assert [r[0] for r in rows] == ["2026-10-31", "2026-11-01", "2026-11-02",
+                                        "2026-11-03", "2026-11-04", "Total"]
+        expected = engine_figures(demo_world, query)
+        assert number(rows[-1][-1]) == sum(sum(v.values()) for v in expected.values())
+
+
+async def test_chart_draws_bars_or_lines_with_a_legend(make_app) -> None:
+    app = make_app("owner")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_usage(pilot)
+        chart = screen.query_one(UsageChart)
+        # 30 days do not fit as bars in 80 columns: one line per source.
+        assert not chart.is_bars
+        legend = str(chart.query_one("#chart-legend").render())
+        assert "base" in legend and "purchased" in legend
+        await pilot.press("g")
+        await settle(pilot)
+        assert chart.is_bars and chart.query_one("#chart-plot").display
+
+
+async def test_member_sees_only_their_own_use(make_app, demo_world) -> None:
+    app = make_app("member")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_usage(pilot)
+        mine = demo_world.engine.session(demo_world.member).my_usage(demo_world.org_id)
+        text = screen_text(app)
+        assert "Usage history of Acme Robotics is for admins and owners" in text
+        assert f"{mine.used_this_period:,} credits" in text
+        assert not screen.query_one("#table").display
+        assert not screen.query_one("#chart").display
+
+
+async def test_palette_offers_every_choice(make_app) -> None:
+    app = make_app("owner")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_usage(pilot)
+        titles = [title for title, _, _ in screen.palette_commands()]
+        assert {"Usage: per month", "Usage: by campaign", "Usage: last 90 days",
+                "Usage: custom range"} <= set(titles)
+        await app.run_palette_action(screen, "choose('group-by', 'campaign')")
+        await settle(pilot)
+        assert screen.query_shown.group_by == "campaign"
+        assert isinstance(app.screen, UsageScreen)
