@@ -15,10 +15,12 @@ from hypothesis import HealthCheck, settings
 
 from creditdesk.models import Plan
 
+# print_blob: a failure found in CI prints the line that replays it exactly on a laptop.
 settings.register_profile("ci", max_examples=60, stateful_step_count=40, deadline=None,
+                          print_blob=True, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("long", max_examples=1_000, stateful_step_count=80,
+                          deadline=None, print_blob=True,
                           suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("long", max_examples=2_000, stateful_step_count=100,
-                          deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 START = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)

@@ -86,3 +86,13 @@ class AlreadyExists(BillingError):
 
 
 ERROR_CLASSES[AlreadyExists.code] = AlreadyExists
+
+
+class Unavailable(BillingError):
+    """The billing server could not be reached or kept failing (only over HTTP)."""
+
+    code = "unavailable"
+    http_status = 503
+
+
+ERROR_CLASSES[Unavailable.code] = Unavailable

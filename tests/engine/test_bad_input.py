@@ -193,3 +193,11 @@ def test_the_manual_clock_never_goes_back():
     with pytest.raises(InvalidRequest):
         clock.advance(timedelta(seconds=-1))
     assert clock.advance(timedelta(days=1)) == datetime(2026, 1, 16, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("user_id", [None, 5, "", "nobody"])
+def test_a_session_for_an_unknown_user_is_refused(world, user_id):
+    mutations = world.engine.mutations
+    with pytest.raises((NotFound, InvalidRequest)):
+        world.engine.session(user_id)
+    assert world.engine.mutations == mutations

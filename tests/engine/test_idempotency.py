@@ -126,3 +126,16 @@ def test_a_key_is_applied_at_most_once_in_the_ledger(world):
         cat.record_usage("acme", 10, campaign="c", idempotency_key="job-1")
     usage = [e for e in world.engine.ledger_entries("acme") if e.kind == "usage"]
     assert [e.idempotency_key for e in usage] == ["job-1"]
+
+
+def test_a_replay_returns_the_first_receipt_while_autopilot_is_paused(world):
+    # Autopilot paused by a refused debit, then a debit that goes through: its replay must
+    # answer with that very receipt, pause reason included.
+    ann = world.session("ann")
+    ann.record_usage("acme", 1, campaign="c", idempotency_key="job-1")
+    with pytest.raises(InsufficientCredits):
+        world.session("bob").record_usage("acme", 1_000, campaign="c", idempotency_key="big")
+    first = ann.record_usage("acme", 1, campaign="c", idempotency_key="job-2")
+    assert first.balance.autopilot == "paused"
+    again = ann.record_usage("acme", 1, campaign="c", idempotency_key="job-2")
+    assert again == first

@@ -157,6 +157,16 @@ def test_an_org_always_keeps_an_owner(world):
     assert [c.role for c in world.session("ann").whoami().contexts] == ["owner", "owner"]
 
 
+def test_ownership_can_move_once_another_owner_exists(world, keys):
+    world.engine.add_member("acme", "bob", role="owner")
+    world.engine.add_member("acme", "ann", role="member")
+    world.session("bob").purchase_credits("acme", 200, idempotency_key=keys())
+    with pytest.raises(PermissionDenied):
+        world.session("ann").invoices("acme")
+    with pytest.raises(InvalidRequest):
+        world.engine.add_member("acme", "bob", role="admin")
+
+
 def test_portal_url_is_for_the_account(world):
     url = world.session("ann").portal_url("acme")
     assert isinstance(url, str) and url.startswith(("https://", "http://"))

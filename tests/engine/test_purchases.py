@@ -22,7 +22,7 @@ def test_any_positive_multiple_of_200_may_be_bought(world, keys, credits):
     assert (invoice.kind, invoice.status, invoice.credits) == ("purchase", "paid", credits)
     assert invoice.amount_cents == credits // 2
     assert invoice.account_id == "acme"
-    assert invoice.payment_method
+    assert invoice.payment_method and invoice.number and invoice.description
     assert invoice.created_at == world.now()
     assert ann.balance("acme").purchased == credits
     assert ann.invoices("acme")[0] == invoice

@@ -82,13 +82,15 @@ def contention(world, prefix: str, *, threads: int = 16, debits: int = 200,
     start = boss.balance(org)
     assert start.base and start.rollover and start.purchased, start
     actors = [owner, *members]
+    sessions = [world.session(actors[i % len(actors)]) for i in range(threads)]
+    buyer = world.session(owner)
     tally = Tally()
     bought: list[int] = []
 
     def debit(i: int) -> None:
         if i == threads:    # one more thread buys credits while the others spend
             for n in range(10):
-                invoice = boss_too.purchase_credits(org, 200, idempotency_key=f"top-up-{n}")
+                invoice = buyer.purchase_credits(org, 200, idempotency_key=f"top-up-{n}")
                 bought.append(invoice.credits)
             return
         actor = actors[i % len(actors)]
@@ -109,8 +111,6 @@ def contention(world, prefix: str, *, threads: int = 16, debits: int = 200,
                 with tally.lock:
                     tally.accepted.append((i, actor, credits, key, receipt))
 
-    sessions = [world.session(actors[i % len(actors)]) for i in range(threads)]
-    boss_too = world.session(owner)
     run_together(threads + 1, debit)
 
     assert tally.failures == [], tally.failures[:5]

@@ -139,7 +139,7 @@ def test_matrix(served):
             if path.endswith("/subscription/pending"):
                 # Something to cancel, so the owner's allowed call can succeed.
                 engine.session("olga").change_plan(ORG, "pro")
-            before = engine.mutations
+            before = engine.mutations, len(served.world.payments.charges)
             response = _call(served, method, path, caller, make())
             calls += 1
             status, want = response.status_code, expected(who, caller)
@@ -158,8 +158,8 @@ def test_matrix(served):
                 elif error.get("code") != {401: "unauthenticated", 403: "permission_denied",
                                            404: "not_found"}[want]:
                     failures.append(f"wrong error body: {where}")
-                if engine.mutations != before:
-                    failures.append(f"a refused call changed state: {where}")
+                if (engine.mutations, len(served.world.payments.charges)) != before:
+                    failures.append(f"a refused call changed state or charged: {where}")
             issued_here = path.endswith("/tokens") and caller == OPERATOR
             leaked = [s for s in secrets if s in response.text]
             if leaked or (not issued_here and _looks_secret(response.text)):
@@ -209,3 +209,14 @@ def test_fields_a_role_may_not_set_are_refused_or_ignored(served):
     assert roles[ORG] == "member"
     assert engine.session("otto").balance(OTHER_ORG) == other_before
     assert max(boss.balance(ORG).total, engine.session("otto").balance(OTHER_ORG).total) < 10**9
+
+
+@pytest.mark.parametrize("path", ["balance", "my-usage", "invoices", "ledger", "auto-recharge"])
+def test_a_personal_account_exists_only_for_its_user(served, path):
+    url = f"/v1/accounts/personal%3Amia/{path}"
+    own = served.client.get(url, headers=served.headers("mia"))
+    assert own.status_code == 200, own.text
+    for caller, status in (("olga", 404), ("adam", 404), ("otto", 404), (OPERATOR, 401),
+                           (None, 401)):
+        answer = served.client.get(url, headers=served.headers(caller))
+        assert answer.status_code == status, (caller, answer.text)

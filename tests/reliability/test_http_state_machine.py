@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
@@ -151,3 +152,31 @@ TestApiAgainstEngine = ApiAgainstEngine.TestCase
 TestApiAgainstEngine.settings = settings(max_examples=12, stateful_step_count=25,
                                          deadline=None, database=None,
                                          suppress_health_check=list(HealthCheck))
+
+
+# Cases the machine found or that sit on the order of checks (404, then 403, then 422): the
+# HTTP answer must still be the engine's, whatever the body's types.
+EDGE_CASES = [
+    ("olga", "PUT", "members/nobody/limit", {"limit": "10"}, "set_member_limit",
+     ("nobody", "10"), {}),
+    ("olga", "PUT", "members/nobody/limit", {"limit": -1}, "set_member_limit",
+     ("nobody", -1), {}),
+    ("mia", "PUT", "members/nobody/limit", {"limit": "10"}, "set_member_limit",
+     ("nobody", "10"), {}),
+    ("olga", "PUT", "members/mia/limit", {"limit": True}, "set_member_limit",
+     ("mia", True), {}),
+    ("olga", "PUT", "subscription", {"plan_id": 5}, "change_plan", (5,), {}),
+    ("adam", "PUT", "subscription", {"plan_id": 5}, "change_plan", (5,), {}),
+    ("olga", "PUT", "auto-recharge", {"enabled": "yes", "threshold": 1, "amount": 200},
+     "configure_auto_recharge", (), {"enabled": "yes", "threshold": 1, "amount": 200}),
+]
+
+
+@pytest.mark.parametrize("user, method, path, body, call, args, kwargs", EDGE_CASES)
+def test_edge_requests_answer_as_the_engine_does(user, method, path, body, call, args, kwargs):
+    machine = ApiAgainstEngine()
+    try:
+        machine.agree(machine.over_http(user, method, f"/v1/accounts/{ORG}/{path}", body),
+                      machine.on_engine(user, call, ORG, *args, **kwargs))
+    finally:
+        machine.teardown()

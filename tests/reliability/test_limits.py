@@ -6,8 +6,11 @@ import json
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from creditdesk.server.limits import (DEFAULT_BURST, DEFAULT_MAX_BODY_BYTES, DEFAULT_RATE,
+                                      document_limits,
                                       BodySizeLimit, RateLimit, guard, limits_from_env)
 
 
@@ -269,3 +272,58 @@ def test_env_settings_and_off():
 def test_env_nonsense_is_refused_by_name(env):
     with pytest.raises(ValueError, match=next(iter(env))):
         limits_from_env(env)
+
+
+# --- documenting the guards' answers ------------------------------------------------------
+
+def test_document_limits_adds_429_everywhere_and_413_where_a_body_is_taken():
+    document = {"paths": {
+        "/a": {"get": {"responses": {"200": {}}},
+               "post": {"requestBody": {}, "responses": {"201": {}}},
+               "parameters": []},
+    }}
+    documented = document_limits(document)
+    assert set(documented["paths"]["/a"]["get"]["responses"]) == {"200", "429"}
+    assert set(documented["paths"]["/a"]["post"]["responses"]) == {"201", "413", "429"}
+    assert "Retry-After" in documented["paths"]["/a"]["get"]["responses"]["429"]["headers"]
+    assert documented["paths"]["/a"]["parameters"] == []
+
+
+
+# --- properties ----------------------------------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(sizes=st.lists(st.integers(0, 60), max_size=8), cap=st.integers(0, 200))
+async def test_any_chunking_is_judged_by_its_total_size(sizes, cap):
+    echo = EchoApp()
+    chunks = [{"type": "http.request", "body": b"x" * size, "more_body": True}
+              for size in sizes] + [{"type": "http.request", "body": b"", "more_body": False}]
+    sent = await run_raw(BodySizeLimit(echo, max_bytes=cap), chunks)
+    if sum(sizes) > cap:
+        assert sent[0]["status"] == 413 and echo.calls == 0
+    else:
+        assert sent[0]["status"] == 200 and json.loads(sent[1]["body"]) == {"read": sum(sizes)}
+
+
+@settings(max_examples=200, deadline=None)
+@given(steps=st.lists(st.tuples(st.floats(0, 3, allow_nan=False), st.sampled_from("abc")),
+                      max_size=60),
+       rate=st.sampled_from([0.5, 1.0, 4.0]), burst=st.integers(1, 5))
+def test_no_caller_ever_gets_more_than_burst_plus_refill(steps, rate, burst):
+    clock = FakeClock()
+    limited = RateLimit(EchoApp(), rate=rate, burst=burst, clock=clock)
+    start = clock.now
+    allowed = {caller: 0 for caller in "abc"}
+    for advance, caller in steps:
+        idle = advance * rate >= burst
+        clock.now += advance
+        wait = limited.take(caller)
+        if wait is None:
+            allowed[caller] += 1
+        else:
+            # A refusal says how long until one more request fits, and never while idle.
+            assert 0 < wait <= 1 / rate + 1e-9
+            assert not idle
+        # The bucket starts full and refills at `rate`: nothing more can ever get through.
+        assert allowed[caller] <= burst + (clock.now - start) * rate + 1e-9

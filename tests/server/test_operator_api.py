@@ -160,3 +160,11 @@ async def test_the_demo_world_loads_once_with_tokens_for_its_people(admin):
         assert demo["org_id"] in [c["account_id"] for c in me.json()["contexts"]]
     assert_error(await admin.post("/v1/admin/demo", headers=OP, json={}), 409,
                  "already_exists")
+
+
+async def test_the_test_clock_refuses_instants_periods_cannot_reach(admin):
+    owner = {"Authorization": f"Bearer {await set_up(admin)}"}
+    assert_error(await admin.put("/v1/admin/clock", headers=OP,
+                                 json={"now": "9999-12-31T23:59:59+00:00"}),
+                 422, "invalid_request", field="now")
+    assert (await admin.get("/v1/accounts/acme/balance", headers=owner)).status_code == 200

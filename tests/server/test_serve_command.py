@@ -139,3 +139,13 @@ def test_serve_demo_prints_how_to_connect_with_working_tokens(token_file):
         assert me.status_code == 200 and "as the owner" in lines[1]
     finally:
         server.stop()
+
+
+def test_admin_says_what_is_missing_or_unreachable(tmp_path, monkeypatch, capsys, token_file):
+    monkeypatch.delenv("CREDITDESK_OPERATOR_TOKEN", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "nothing-saved"))
+    assert main(["admin", "--url", "http://127.0.0.1:9", "issue-token", "ann"]) == 1
+    assert "no operator token" in capsys.readouterr().err
+    assert main(["admin", "--url", "http://127.0.0.1:9", "--operator-token-file",
+                 str(token_file), "issue-token", "ann"]) == 1
+    assert "cannot reach http://127.0.0.1:9" in capsys.readouterr().err

@@ -239,16 +239,25 @@ async def test_backend_errors_show_in_words_with_retry(demo_world) -> None:
 
 
 class RefusingWhoami(MemoryBackend):
+    refusing = True
+
     async def whoami(self):
-        raise PermissionDenied("token revoked")
+        if self.refusing:
+            raise PermissionDenied("token revoked")
+        return await super().whoami()
 
 
-async def test_whoami_failure_is_named_in_the_header(demo_world) -> None:
-    app = CreditDeskApp(RefusingWhoami(demo_world.engine, demo_world.owner),
-                        clock=demo_world.clock, cursor_blink=False)
+async def test_whoami_failure_is_named_in_the_header_and_retried(demo_world) -> None:
+    backend = RefusingWhoami(demo_world.engine, demo_world.owner)
+    app = CreditDeskApp(backend, clock=demo_world.clock, cursor_blink=False)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert "Cannot load your account: token revoked" in header(app)
+        backend.refusing = False
+        await pilot.press("r")
+        await settle(pilot)
+        assert "Acme Robotics" in header(app)
+        assert "credits" in app.screen.query_one("#total").plain
 
 
 async def test_demo_keys_only_exist_in_the_demo(make_app) -> None:
@@ -320,3 +329,39 @@ async def test_demo_live_activity_spends_and_time_travel_closes_the_period(demo_
     assert f"{after.rollover:,} credits roll over" in told
     assert "New invoice" in told
     assert len(owner.invoices(demo_world.org_id)) == invoices + 1
+
+
+async def test_command_palette_runs_a_screen_command(make_app) -> None:
+    from textual.command import CommandPalette
+
+    app = make_app("owner")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+p")
+        await settle(pilot)
+        assert isinstance(app.screen, CommandPalette)
+        await pilot.press(*"go to members")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.current_mode == "members"
+
+
+def test_stylesheets_are_found_in_a_checkout_and_in_a_wheel(tmp_path, monkeypatch) -> None:
+    from creditdesk.tui import styles
+
+    # The editable checkout: <repo>/styles beside <repo>/src/creditdesk.
+    assert (styles.styles_dir() / "app.tcss").is_file()
+    names = [path.name for path in styles.all_stylesheets()]
+    assert names[0] == "app.tcss"
+    assert {"overview.tcss", "members.tcss", "settings.tcss"} <= set(names)
+    # An installed wheel: creditdesk/styles inside the package.
+    package = tmp_path / "site-packages" / "creditdesk"
+    (package / "styles").mkdir(parents=True)
+    (package / "styles" / "app.tcss").write_text("Screen {}")
+    monkeypatch.setattr(styles, "_PACKAGE", package)
+    styles.styles_dir.cache_clear()
+    try:
+        assert styles.styles_dir() == package / "styles"
+    finally:
+        styles.styles_dir.cache_clear()

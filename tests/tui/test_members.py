@@ -76,7 +76,8 @@ async def test_keyboard_sort_filter_and_cursor(make_app, demo_world) -> None:
         await pilot.press("1")
         names = [m.name.casefold() for m in table.view.rows]
         assert names == sorted(names)
-        assert "▲Name" in text_of(screen.query_one("#columns"))
+        header = "".join(segment.text for segment in table.render_line(0))
+        assert "▲Name" in header and "Used" in header
         await pilot.press("3")
         used = [m.used_this_period for m in table.view.rows]
         assert used == sorted(used, reverse=True)
@@ -89,6 +90,9 @@ async def test_keyboard_sort_filter_and_cursor(make_app, demo_world) -> None:
         await settle(pilot)
         assert [m.name for m in table.view.rows] == ["Dana Reyes"]
         assert table.cursor == 0
+        await pilot.press("escape")
+        assert app.focused is table
+        assert len(table.view.rows) == 1  # leaving the filter keeps it
 
 
 async def test_owner_edits_a_limit_in_the_engine(make_app, demo_world) -> None:
@@ -141,7 +145,7 @@ async def test_empty_limit_means_no_limit(make_app, demo_world) -> None:
     async with app.run_test(size=SIZE) as pilot:
         screen, table = await open_members(app, pilot)
         await pilot.press("slash", *stopped, "enter")
-        assert table.current.limit is not None
+        assert table.current.user_id == stopped and table.current.limit is not None
         await pilot.press("e")
         await settle(pilot)
         app.screen.query_one("#limit").value = ""
@@ -191,7 +195,23 @@ async def test_row_shows_used_limit_and_share(make_app, demo_world) -> None:
         screen, table = await open_members(app, pilot)
         await pilot.press("slash", *demo_world.stopped_member, "enter")
         current = table.current
-        line = "".join(segment.text for segment in table.render_line(0))
+        line = "".join(segment.text for segment in table.render_line(1))
         assert format_credits(current.used_this_period, unit=False) in line
         assert format_credits(current.limit, unit=False) in line
         assert "STOP" in line and "%" in line
+
+
+async def test_clicking_a_column_title_sorts_by_it(make_app) -> None:
+    app = make_app("owner")
+    async with app.run_test(size=SIZE) as pilot:
+        screen, table = await open_members(app, pilot)
+        header = "".join(segment.text for segment in table.render_line(0))
+        await pilot.click(MemberTable, offset=(header.index("Limit"), 0))
+        await settle(pilot)
+        assert table.view.sort_key == "limit"
+        await pilot.click(MemberTable, offset=(header.index("Role"), 0))
+        await settle(pilot)
+        assert table.view.sort_key == "role"
+        await pilot.click(MemberTable, offset=(5, 3))  # a row: moves the cursor, no sort
+        await settle(pilot)
+        assert table.view.sort_key == "role" and table.cursor == 2

@@ -188,3 +188,27 @@ async def test_member_with_a_limit_sees_what_is_left(make_app, demo_world) -> No
         await settle(pilot)
         view = app.screen.query_one("#member-view").plain
         assert f"{format_credits(1_000)} left" in view
+
+
+async def test_failed_auto_recharge_is_shown_to_owners(make_app, demo_world) -> None:
+    owner = demo_world.engine.session(demo_world.owner)
+    org = demo_world.org_id
+    recharge = owner.auto_recharge(org)
+    assert recharge.enabled
+    demo_world.payments.decline(org, True)
+    # A debit that would leave less than the threshold makes auto-recharge try to buy.
+    spend = owner.balance(org).total - recharge.threshold + 1
+    owner.set_member_limit(org, demo_world.owner, None)
+    # The old balance covers it, so the debit itself goes through (billing-rules.md).
+    owner.record_usage(org, spend, campaign="big-run", idempotency_key="cross-it")
+    failure = owner.auto_recharge(org).last_failure
+    assert failure
+    app = make_app("owner")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        banner = app.screen.query_one("#recharge-failure")
+        assert banner.display and failure in text_of(banner)
+    app = make_app("admin")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert not app.screen.query_one("#recharge-failure").display

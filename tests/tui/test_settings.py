@@ -223,3 +223,24 @@ async def test_owner_gets_the_portal_link(make_app, demo_world) -> None:
         await pilot.press("p")
         await settle(pilot)
         assert url in text_of(screen.query_one("#portal-url"))
+
+
+async def test_quiet_reloads_keep_what_is_being_typed(make_app, demo_world) -> None:
+    app = make_app("owner")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_settings(app, pilot)
+        screen.query_one("#threshold").value = "7,"
+        screen.query_one("#pack").value = "pack-50k"
+        screen.query_one("#plan-choice").value = "starter"
+        await pilot.pause()
+        app.data_version += 1  # what a change elsewhere or a live demo tick does
+        await settle(pilot)
+        assert screen.query_one("#threshold").value == "7,"
+        assert screen.query_one("#pack").value == "pack-50k"
+        assert screen.query_one("#plan-choice").value == "starter"
+        # A change to the saved settings themselves does refill the form.
+        demo_world.engine.session(demo_world.owner).configure_auto_recharge(
+            demo_world.org_id, enabled=True, threshold=1_234, amount=2_000)
+        app.data_version += 1
+        await settle(pilot)
+        assert screen.query_one("#threshold").value == "1,234"

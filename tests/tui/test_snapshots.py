@@ -47,5 +47,11 @@ def test_usage_per_week_by_member(snap_compare, make_app) -> None:
 
 def test_invoice_details(snap_compare, make_app) -> None:
     """The details of the declined purchase, opened with enter."""
-    assert snap_compare(make_app("owner"), terminal_size=(80, 24),
-                        run_before=show("i", *["down"] * 8, "enter"))
+    async def run_before(pilot) -> None:
+        await show("i")(pilot)
+        failed = [n for n, i in enumerate(pilot.app.screen.invoices) if i.status == "failed"]
+        assert failed, "the demo world has a declined purchase"
+        await pilot.press(*["down"] * failed[0], "enter")
+        await settle(pilot)
+
+    assert snap_compare(make_app("owner"), terminal_size=(80, 24), run_before=run_before)

@@ -307,3 +307,68 @@ async def test_palette_offers_every_choice(make_app) -> None:
         await settle(pilot)
         assert screen.query_shown.group_by == "campaign"
         assert isinstance(app.screen, UsageScreen)
+
+
+async def test_cancelling_a_custom_range_picked_in_the_list_goes_back(make_app) -> None:
+    app = make_app("owner")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_usage(pilot)
+        await pilot.press("d")  # last 90 days
+        await settle(pilot)
+        before = screen.query_shown
+        screen.query_one("#range", Select).value = "custom"
+        await settle(pilot)
+        assert isinstance(app.screen, CustomRangeForm)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.screen is screen
+        assert screen.query_one("#range", Select).value == "90d"
+        assert screen.query_shown == before == build_query("90d", "day", "source", NOW)
+
+
+async def test_a_new_members_name_is_fetched_when_they_show_up(make_app, demo_world) -> None:
+    app = make_app("owner")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_usage(pilot)
+        await pilot.press("b")
+        await settle(pilot)
+        engine = demo_world.engine
+        engine.add_user("newbie", name="Nia Newcomer", email="nia@example.com",
+                        plan=engine.session(demo_world.owner).plans()[0].id)
+        engine.add_member(demo_world.org_id, "newbie", role="member")
+        engine.session("newbie").record_usage(demo_world.org_id, 50_000, campaign="launch",
+                                              idempotency_key="nia-1")
+        app.record_change("Nia used credits")
+        await settle(pilot)
+        titles, _ = table_rows(app)
+        assert titles[1] == "Nia Newcomer"
+
+
+async def test_a_range_without_usage_says_so(make_app) -> None:
+    app = make_app("owner")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_usage(pilot)
+        screen.custom = (date(2025, 1, 1), date(2025, 1, 7))  # before the org existed
+        screen.query_one("#range", Select).value = "custom"
+        await settle(pilot)
+        # Dates were already chosen, but picking "Custom range…" asks again, pre-filled.
+        assert isinstance(app.screen, CustomRangeForm)
+        assert app.screen.query_one("#first", Input).value == "2025-01-01"
+        await pilot.press("enter")
+        await settle(pilot)
+        chart = screen.query_one(UsageChart)
+        assert not chart.query_one("#chart-plot").display
+        assert "No usage in this range." in screen_text(app)
+        _, rows = table_rows(app)
+        assert len(rows) == 8 and all(number(v) == 0 for r in rows for v in r[1:])
+
+
+async def test_members_chart_keys_are_dimmed_and_refused(make_app) -> None:
+    app = make_app("member")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_usage(pilot)
+        assert screen.check_action("cycle_granularity", ()) is None
+        await pilot.press("x")
+        await settle(pilot)
+        assert app.screen is screen  # no custom range form
+        assert screen.query_one("#granularity", Select).value == "day"

@@ -18,7 +18,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, TypeAdapter
 
-from ..errors import BillingError, error_from_dict
+from ..errors import BillingError, Unavailable, error_from_dict
 from ..models import (AutoRecharge, Balance, CreditPack, Identity, Invoice, LedgerEntry,
                       MemberUsage, Plan, Subscription, UsageReceipt, UsageSeries)
 
@@ -26,12 +26,9 @@ M = TypeVar("M", bound=BaseModel)
 _LISTS: dict[type, TypeAdapter] = {}
 
 
-class ServerUnavailable(BillingError):
-    """The server could not be reached or kept failing; nothing is known to have changed
-    (a retried debit or purchase is safe: it carries the same idempotency key)."""
-
-    code = "unavailable"
-    http_status = 503
+# The server could not be reached or kept failing; nothing is known to have changed (a
+# retried debit or purchase is safe: it carries the same idempotency key).
+ServerUnavailable = Unavailable
 
 
 def _segment(value: str) -> str:

@@ -20,8 +20,9 @@ def _int(text: str) -> int:
 def add_parser(sub) -> None:
     admin = sub.add_parser("admin", help="operator set-up of a running server",
                            description="Operator commands against `creditdesk serve`. The "
-                                       "operator token comes from --operator-token-file or "
-                                       "$CREDITDESK_OPERATOR_TOKEN.")
+                                       "operator token comes from --operator-token-file, "
+                                       "$CREDITDESK_OPERATOR_TOKEN, or the file a server on "
+                                       "this machine saved beside its default database.")
     admin.add_argument("--url", help=f"the server (default $CREDITDESK_URL, the logged-in "
                                      f"server, or {DEFAULT_URL})")
     admin.add_argument("--operator-token-file", metavar="F")
@@ -99,9 +100,24 @@ def _target(args) -> tuple[str, str]:
     else:
         token = os.environ.get("CREDITDESK_OPERATOR_TOKEN", "").strip()
     if not token:
+        token = _saved_operator_token()
+    if not token:
         raise AdminError("no operator token: pass --operator-token-file F or set "
-                         "CREDITDESK_OPERATOR_TOKEN (the server printed where it saved one)")
+                         "CREDITDESK_OPERATOR_TOKEN (`creditdesk serve` printed where it "
+                         "saved one)")
     return url.rstrip("/"), token
+
+
+def _saved_operator_token() -> str:
+    """The token a server on this machine generated beside its default database, if any."""
+    from pathlib import Path
+
+    import platformdirs
+    path = Path(platformdirs.user_data_dir("creditdesk")) / "operator-token"
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""
 
 
 def _call(args, method: str, path: str, body: dict) -> dict:

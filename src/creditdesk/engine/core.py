@@ -154,6 +154,38 @@ class BillingEngine:
             self._catch_up(account)
             return [self._entry(account, row) for row in range(len(account.ledger))]
 
+    @property
+    def next_entry_id(self) -> int:
+        """The id the next ledger entry will get (ids grow across all accounts)."""
+        return self._next_entry
+
+    def ledger_since(self, first_id: int, account_ids: list[str] | None = None
+                     ) -> list[LedgerEntry]:
+        """Entries with id >= first_id, oldest first: what one call just wrote, for a
+        journal or an audit copy. Looks in `account_ids` first (the accounts a call named),
+        and in every account when they do not hold them all."""
+        with self.lock:
+            expected = self._next_entry - first_id
+            if expected <= 0:
+                return []
+            found = self._entries_from(first_id, account_ids or [])
+            if len(found) != expected:
+                found = self._entries_from(first_id, list(self._accounts))
+            return sorted(found, key=lambda entry: entry.id)
+
+    def _entries_from(self, first_id: int, account_ids: list[str]) -> list[LedgerEntry]:
+        found = []
+        for account_id in account_ids:
+            account = self._accounts.get(account_id)
+            if account is None:
+                continue
+            ledger = account.ledger
+            row = len(ledger) - 1
+            while row >= 0 and ledger.get(row, ID) >= first_id:
+                found.append(self._entry(account, row))
+                row -= 1
+        return found
+
     def verify(self, account_id: str) -> None:
         """Check the ledger invariants of one account; raises AssertionError if broken."""
         with self.lock:
@@ -298,7 +330,8 @@ class BillingEngine:
         self.mutations += 1
         return account.ledger.append(
             (entry_id, at_us, KIND_CODE[kind], actor, d_base, d_rollover, d_purchased, base,
-             rollover, purchased, ref, member_used, account.used, account.paused), key)
+             rollover, purchased, ref, member_used, account.used,
+             self.names.code(account.pause_reason) if account.paused else -1), key)
 
     def _system_entry(self, account: Account, at: datetime, kind: str, d_base: int,
                       d_rollover: int, d_purchased: int, ref: str | None = None) -> int:

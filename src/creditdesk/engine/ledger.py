@@ -22,7 +22,8 @@ DAY_US = 86_400_000_000
 
 # Field offsets inside a row. `ref` and `actor` are Names codes (-1: none); the buckets are
 # the values after the row; member_used and period_used are the member's and the account's
-# use this period after a debit (0 on other rows); paused is autopilot after the row.
+# use this period after a debit (0 on other rows); paused is -1 while autopilot runs after
+# the row, else the Names code of why it is paused (so a replay repeats the same words).
 (ID, AT, KIND, ACTOR, D_BASE, D_ROLLOVER, D_PURCHASED, BASE, ROLLOVER, PURCHASED, REF,
  MEMBER_USED, PERIOD_USED, PAUSED) = range(14)
 STRIDE = 14

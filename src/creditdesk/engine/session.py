@@ -175,14 +175,15 @@ class BillingSession:
         balance = None
         if self._may(member, "view_balance"):
             base, rollover, purchased = values[BASE], values[ROLLOVER], values[PURCHASED]
-            paused = bool(values[PAUSED])
+            reason = values[PAUSED]
+            paused = reason >= 0
             start, end = _period_of(account, values[AT])
             balance = Balance(
                 account_id=account.id, base=base, rollover=rollover, purchased=purchased,
                 total=base + rollover + purchased, used_this_period=values[PERIOD_USED],
                 period_start=start, period_end=end,
                 autopilot="paused" if paused else "running",
-                autopilot_reason=spending.ZERO_BALANCE if paused else None)
+                autopilot_reason=engine.names.names[reason] if paused else None)
         return UsageReceipt(
             account_id=account.id,
             credits=-(values[D_BASE] + values[D_ROLLOVER] + values[D_PURCHASED]),

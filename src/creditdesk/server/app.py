@@ -1,4 +1,5 @@
-"""The FastAPI app: every path of the contract's HTTP API, over a BillingService.
+"""The FastAPI app: the user paths of the contract's HTTP API, over a BillingService
+(operator paths are in operator_routes.py, the checks every route shares in gate.py).
 
 Routes declare no body or typed parameter that FastAPI would validate on its own, because
 FastAPI validates before the route runs, and the contract's order is 401, 404, 403, then
@@ -9,21 +10,19 @@ straight from the engine's frozen models; `response_model` is there for /openapi
 """
 
 from datetime import datetime
-from typing import Any
 
 from fastapi import FastAPI, Header, Query, Request
-from fastapi.responses import Response
-from pydantic import BaseModel, ValidationError
 
-from .. import rules
 from ..engine import BillingEngine, ManualClock
-from ..errors import BillingError, InvalidRequest, NotFound, PermissionDenied, Unauthenticated
+from ..errors import InvalidRequest
 from ..models import (AutoRecharge, Balance, CreditPack, Identity, Invoice, LedgerEntry,
                       MemberUsage, Plan, Subscription, UsageReceipt, UsageSeries)
 from . import bodies, refusals
-from .service import BillingService, model_json
+from .gate import Gate, answer, body_doc, first_problem, missing_key, parse_instant, parse_int
+from .operator_routes import add_operator_routes
+from .service import BillingService
 from .store import Store
-from .tokens import OPERATOR, TokenStore
+from .tokens import TokenStore
 
 ERROR_RESPONSES = {
     status: {"model": bodies.ErrorBody, "description": words} for status, words in (
@@ -34,9 +33,10 @@ ERROR_RESPONSES = {
         (409, "`idempotency_conflict`, or `already_exists` for operator set-up"),
         (422, "the request is invalid (`invalid_request`, see `field`)"),
         (503, "the server cannot save changes (`unavailable`)"))}
+PAGED = {200: {"description": "one page, in order", "headers": {"X-Total-Count": {
+    "description": "how many items there are in all", "schema": {"type": "integer"}}}}}
 MAX_MEMBERS_PAGE = 10_000
 MAX_INVOICES_PAGE = 1_000
-JSON = "application/json"
 
 
 def create_app(engine: BillingEngine | None = None, store: Store | None = None, *,
@@ -73,85 +73,9 @@ def create_app(engine: BillingEngine | None = None, store: Store | None = None, 
     refusals.install(app)
     _document_security(app)
 
-    # --- helpers -----------------------------------------------------------------------
-
-    def caller(request: Request) -> str:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        who = tokens.identify(token.strip()) if scheme.lower() == "bearer" else None
-        if who is None:
-            raise Unauthenticated("a valid token is required: send "
-                                  "'Authorization: Bearer <token>'")
-        return who
-
-    def user_of(request: Request) -> str:
-        who = caller(request)
-        if who == OPERATOR:
-            raise Unauthenticated("the operator token is not a user; use a user's token")
-        return who
-
-    def operator(request: Request) -> None:
-        if caller(request) != OPERATOR:
-            raise PermissionDenied("Operator only: this path needs the operator token",
-                                   required_role="operator")
-
-    async def parse(request: Request, model: type[BaseModel]) -> BaseModel | InvalidRequest:
-        raw = await request.body()
-        try:
-            return model.model_validate_json(raw if raw.strip() else b"{}")
-        except ValidationError as error:
-            return refusals.invalid_from_validation(error)
-
-    async def refuse_after_access(user: str, account_id: str, action: str,
-                                  error: BillingError) -> None:
-        """Raise `error`, unless the caller must first hear 404 or 403 for this account."""
-        identity = await service.run(user, "whoami")
-        role = next((c.role for c in identity.contexts if c.account_id == account_id), None)
-        if role is None:
-            raise NotFound(f"no account {account_id!r}")
-        rules.require_role(role, action)
-        raise error
-
-    def answer(value: Any, status: int = 200, headers: dict | None = None) -> Response:
-        return Response(model_json(value), status_code=status, media_type=JSON,
-                        headers=headers)
-
-    def parse_int(text: str | None, field: str, default: int | None) -> int | None | InvalidRequest:
-        if text is None:
-            return default
-        try:
-            return int(text, 10)
-        except ValueError:
-            return InvalidRequest(f"{field} must be a whole number, got {text!r}", field=field)
-
-    def parse_instant(text: str | None, field: str) -> datetime | InvalidRequest:
-        if text is None:
-            return InvalidRequest(f"{field} is required (ISO 8601 with an offset)", field=field)
-        try:
-            value = datetime.fromisoformat(text)
-        except ValueError:
-            return InvalidRequest(f"{field} must be an ISO 8601 datetime with an offset, "
-                                  f"got {text!r}", field=field)
-        if value.utcoffset() is None:
-            return InvalidRequest(f"{field} must carry a UTC offset (a naive time is "
-                                  f"ambiguous); percent-encode '+' as %2B", field=field)
-        return value
-
-    def first_problem(*values: Any) -> InvalidRequest | None:
-        return next((v for v in values if isinstance(v, InvalidRequest)), None)
-
-    async def paged(user: str, account_id: str, action: str, method: str,
-                    offset: str | None, limit: str | None, cap: int) -> Response:
-        first = parse_int(offset, "offset", 0)
-        size = parse_int(limit, "limit", cap)
-        problem = first_problem(first, size)
-        if problem is None and first < 0:
-            problem = InvalidRequest("offset must be zero or more", field="offset")
-        if problem is None and not 1 <= size <= cap:
-            problem = InvalidRequest(f"limit must be from 1 to {cap}", field="limit")
-        if problem is not None:
-            await refuse_after_access(user, account_id, action, problem)
-        items = await service.run(user, method, account_id=account_id)
-        return answer(items[first:first + size], headers={"X-Total-Count": str(len(items))})
+    gate = Gate(service, tokens)
+    user_of, parse = gate.user, gate.parse
+    refuse_after_access, paged = gate.refuse_after_access, gate.paged
 
     # --- identity and reads -----------------------------------------------------------
 
@@ -169,12 +93,12 @@ def create_app(engine: BillingEngine | None = None, store: Store | None = None, 
         return answer(await service.run(user_of(request), "my_usage", account_id=account_id))
 
     @app.post("/v1/accounts/{account_id}/usage", response_model=UsageReceipt, tags=["usage"],
-              openapi_extra=_body_doc(bodies.UsageBody))
+              openapi_extra=body_doc(bodies.UsageBody))
     async def record_usage(account_id: str, request: Request,
                            idempotency_key: str | None = Header(None, alias="Idempotency-Key")):
         user = user_of(request)
         body = await parse(request, bodies.UsageBody)
-        problem = first_problem(body) or _missing_key(idempotency_key)
+        problem = first_problem(body) or missing_key(idempotency_key)
         if problem is not None:
             await refuse_after_access(user, account_id, "record_usage", problem)
         return answer(await service.run(user, "record_usage", account_id=account_id,
@@ -199,7 +123,7 @@ def create_app(engine: BillingEngine | None = None, store: Store | None = None, 
                                         group_by=group_by))
 
     @app.get("/v1/accounts/{account_id}/members", response_model=list[MemberUsage],
-             tags=["members"])
+             tags=["members"], responses=PAGED)
     async def members(account_id: str, request: Request,
                       offset: str | None = Query(None, description="first member, from 0"),
                       limit: str | None = Query(None, description=f"at most {MAX_MEMBERS_PAGE}")):
@@ -207,7 +131,7 @@ def create_app(engine: BillingEngine | None = None, store: Store | None = None, 
                            limit, MAX_MEMBERS_PAGE)
 
     @app.put("/v1/accounts/{account_id}/members/{user_id}/limit", response_model=MemberUsage,
-             tags=["members"], openapi_extra=_body_doc(bodies.LimitBody))
+             tags=["members"], openapi_extra=body_doc(bodies.LimitBody))
     async def set_member_limit(account_id: str, user_id: str, request: Request):
         user = user_of(request)
         body = await parse(request, bodies.LimitBody)
@@ -223,7 +147,7 @@ def create_app(engine: BillingEngine | None = None, store: Store | None = None, 
                                         account_id=account_id))
 
     @app.put("/v1/accounts/{account_id}/subscription", response_model=Subscription,
-             tags=["plan"], openapi_extra=_body_doc(bodies.PlanChangeBody))
+             tags=["plan"], openapi_extra=body_doc(bodies.PlanChangeBody))
     async def change_plan(account_id: str, request: Request):
         user = user_of(request)
         body = await parse(request, bodies.PlanChangeBody)
@@ -247,13 +171,13 @@ def create_app(engine: BillingEngine | None = None, store: Store | None = None, 
         return answer(await service.run(user_of(request), "credit_packs"))
 
     @app.post("/v1/accounts/{account_id}/purchases", response_model=Invoice,
-              tags=["purchases"], openapi_extra=_body_doc(bodies.PurchaseBody))
+              tags=["purchases"], openapi_extra=body_doc(bodies.PurchaseBody))
     async def purchase_credits(account_id: str, request: Request,
                                idempotency_key: str | None = Header(None,
                                                                     alias="Idempotency-Key")):
         user = user_of(request)
         body = await parse(request, bodies.PurchaseBody)
-        problem = first_problem(body) or _missing_key(idempotency_key)
+        problem = first_problem(body) or missing_key(idempotency_key)
         if problem is not None:
             await refuse_after_access(user, account_id, "purchase_credits", problem)
         return answer(await service.run(user, "purchase_credits", account_id=account_id,
@@ -266,7 +190,7 @@ def create_app(engine: BillingEngine | None = None, store: Store | None = None, 
                                         account_id=account_id))
 
     @app.put("/v1/accounts/{account_id}/auto-recharge", response_model=AutoRecharge,
-             tags=["purchases"], openapi_extra=_body_doc(bodies.AutoRechargeBody))
+             tags=["purchases"], openapi_extra=body_doc(bodies.AutoRechargeBody))
     async def configure_auto_recharge(account_id: str, request: Request):
         user = user_of(request)
         body = await parse(request, bodies.AutoRechargeBody)
@@ -278,7 +202,7 @@ def create_app(engine: BillingEngine | None = None, store: Store | None = None, 
             monthly_cap_cents=body.monthly_cap_cents))
 
     @app.get("/v1/accounts/{account_id}/invoices", response_model=list[Invoice],
-             tags=["purchases"])
+             tags=["purchases"], responses=PAGED)
     async def invoices(account_id: str, request: Request,
                        offset: str | None = Query(None, description="first invoice, from 0"),
                        limit: str | None = Query(None,
@@ -305,86 +229,8 @@ def create_app(engine: BillingEngine | None = None, store: Store | None = None, 
         url = await service.run(user_of(request), "portal_url", account_id=account_id)
         return answer({"url": url})
 
-    # --- operator ------------------------------------------------------------------------
-
-    async def operator_call(request: Request, model: type[BaseModel], method: str,
-                            **fixed: Any) -> tuple[BaseModel, Any]:
-        operator(request)
-        body = await parse(request, model)
-        if isinstance(body, InvalidRequest):
-            raise body
-        return body, await service.run(OPERATOR, method, **fixed, **_op_args(method, body))
-
-    @app.post("/v1/admin/plans", status_code=201, response_model=Plan, tags=["operator"],
-              openapi_extra=_body_doc(Plan))
-    async def add_plan(request: Request):
-        _, plan = await operator_call(request, Plan, "add_plan")
-        return answer(plan, 201)
-
-    @app.post("/v1/admin/users", status_code=201, response_model=bodies.UserCreated,
-              tags=["operator"], openapi_extra=_body_doc(bodies.NewUser))
-    async def add_user(request: Request):
-        _, user = await operator_call(request, bodies.NewUser, "add_user")
-        return answer(bodies.UserCreated(id=user.id, name=user.name, email=user.email,
-                                         personal_account_id=user.personal_account_id), 201)
-
-    @app.post("/v1/admin/orgs", status_code=201, response_model=bodies.OrgCreated,
-              tags=["operator"], openapi_extra=_body_doc(bodies.NewOrg))
-    async def create_org(request: Request):
-        body, _ = await operator_call(request, bodies.NewOrg, "create_org")
-        return answer(bodies.OrgCreated(id=body.id, name=body.name), 201)
-
-    @app.post("/v1/admin/orgs/{org_id}/members", status_code=201,
-              response_model=bodies.MemberAdded, tags=["operator"],
-              openapi_extra=_body_doc(bodies.NewMember))
-    async def add_member(org_id: str, request: Request):
-        _, member = await operator_call(request, bodies.NewMember, "add_member", org_id=org_id)
-        return answer(bodies.MemberAdded(org_id=org_id, user_id=member.user_id,
-                                         role=member.role), 201)
-
-    @app.post("/v1/admin/users/{user_id}/tokens", status_code=201,
-              response_model=bodies.TokenIssued, tags=["operator"],
-              openapi_extra=_body_doc(bodies.NewToken))
-    async def issue_token(user_id: str, request: Request):
-        operator(request)
-        body = await parse(request, bodies.NewToken)
-        if isinstance(body, InvalidRequest):
-            raise body
-        return answer({"token": await issue_for(user_id)}, 201)
-
-    async def issue_for(user_id: str) -> str:
-        with service.engine.lock:
-            service.engine.user(user_id)        # NotFound for an unknown user
-        token, batch = tokens.issue(user_id)
-        if batch is not None:
-            await batch.wait()
-        return token
-
-    @app.put("/v1/admin/payments/{account_id}", response_model=bodies.DeclineSet,
-             tags=["operator"], openapi_extra=_body_doc(bodies.DeclineBody))
-    async def set_decline(account_id: str, request: Request):
-        body, _ = await operator_call(request, bodies.DeclineBody, "decline",
-                                      account_id=account_id)
-        return answer({"account_id": account_id, "decline": body.decline})
-
-    @app.post("/v1/admin/demo", status_code=201, response_model=bodies.DemoLoaded,
-              tags=["operator"], openapi_extra=_body_doc(bodies.DemoBody))
-    async def load_demo(request: Request):
-        _, world = await operator_call(request, bodies.DemoBody, "load_demo", now=None)
-        issued = {role: await issue_for(getattr(world, role))
-                  for role in ("owner", "admin", "member")}
-        return answer(bodies.DemoLoaded(org_id=world.org_id, owner=world.owner,
-                                        admin=world.admin, member=world.member,
-                                        tokens=issued), 201)
-
-    if service.test_clock is not None:
-        @app.put("/v1/admin/clock", response_model=bodies.ClockSet, tags=["operator"],
-                 openapi_extra=_body_doc(bodies.ClockBody))
-        async def set_clock(request: Request):
-            _, now = await operator_call(request, bodies.ClockBody, "set_clock")
-            return answer({"now": now})
-
-    app.state.issue_token = issue_for
+    add_operator_routes(app, gate)
+    app.state.issue_token = gate.issue_token
     return _guarded(app, limits)
 
 
@@ -402,31 +248,9 @@ def _guarded(app, limits: dict | None):
     return guarded
 
 
-def _missing_key(key: str | None) -> InvalidRequest | None:
-    if key is None:
-        return InvalidRequest("the Idempotency-Key header is required", field="idempotency_key")
-    return None
-
-
-def _op_args(method: str, body: BaseModel) -> dict:
-    """Engine keyword arguments from an operator body (`id` names the new thing)."""
-    if method == "add_plan":
-        return {"plan": body}
-    values = body.model_dump()
-    if method == "add_user":
-        values["user_id"] = values.pop("id")
-    elif method == "create_org":
-        values["org_id"] = values.pop("id")
-    return values
-
-
-def _body_doc(model: type[BaseModel]) -> dict:
-    return {"requestBody": {"required": True, "content": {"application/json": {
-        "schema": model.model_json_schema()}}}}
-
-
 def _document_security(app) -> None:
-    """Declare the bearer token in /openapi.json without a per-request dependency."""
+    """Declare the bearer token (without a per-request dependency) and the guards' answers
+    in /openapi.json."""
     from fastapi.openapi.utils import get_openapi
 
     def openapi() -> dict:
@@ -436,6 +260,12 @@ def _document_security(app) -> None:
             schema.setdefault("components", {})["securitySchemes"] = {
                 "bearer": {"type": "http", "scheme": "bearer"}}
             schema["security"] = [{"bearer": []}]
+            try:
+                from .limits import document_limits
+            except ImportError:
+                pass
+            else:
+                document_limits(schema)     # the guards' 413 and 429 answers
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -17,6 +17,8 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from ..errors import BillingError
+
 Scope = dict[str, Any]
 Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -34,12 +36,21 @@ DEFAULT_BURST = 200
 DEFAULT_MAX_CALLERS = 10_000
 
 
-async def send_error(send: Send, status: int, code: str, message: str,
+class PayloadTooLarge(BillingError):
+    code = "payload_too_large"
+    http_status = 413
+
+
+class RateLimited(BillingError):
+    code = "rate_limited"
+    http_status = 429
+
+
+async def send_error(send: Send, error: BillingError,
                      headers: list[tuple[bytes, bytes]] = ()) -> None:
     """Answer with the contract's error body; used by both guards."""
-    body = json.dumps({"error": {"code": code, "message": message,
-                                 "required_role": None, "field": None}}).encode()
-    await send({"type": "http.response.start", "status": status,
+    body = json.dumps({"error": error.to_dict()}).encode()
+    await send({"type": "http.response.start", "status": error.http_status,
                 "headers": [(b"content-type", b"application/json"),
                             (b"content-length", str(len(body)).encode()), *headers]})
     await send({"type": "http.response.body", "body": body, "more_body": False})
@@ -95,9 +106,8 @@ class BodySizeLimit:
 
     async def _refuse(self, send: Send) -> None:
         # Close the connection: the rest of an oversized body is not worth reading.
-        await send_error(send, 413, "payload_too_large",
-                         f"Request body is larger than {self.max_bytes} bytes",
-                         [(b"connection", b"close")])
+        await send_error(send, PayloadTooLarge(f"Request body is larger than {self.max_bytes} "
+                                               f"bytes"), [(b"connection", b"close")])
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
@@ -156,8 +166,7 @@ class RateLimit:
             await self.app(scope, receive, send)
             return
         retry_after = max(1, math.ceil(wait))
-        await send_error(send, 429, "rate_limited",
-                         f"Too many requests: retry in {retry_after} s",
+        await send_error(send, RateLimited(f"Too many requests: retry in {retry_after} s"),
                          [(b"retry-after", str(retry_after).encode())])
 
     @staticmethod
@@ -188,6 +197,41 @@ class RateLimit:
                 bucket.tokens -= 1.0
                 return None
             return (1.0 - bucket.tokens) / self.rate
+
+
+# The contract's error body, inline, so the guards' answers can be documented in any app.
+ERROR_BODY_SCHEMA = {
+    "type": "object", "required": ["error"],
+    "properties": {"error": {
+        "type": "object", "required": ["code", "message", "required_role", "field"],
+        "properties": {"code": {"type": "string"}, "message": {"type": "string"},
+                       "required_role": {"type": ["string", "null"]},
+                       "field": {"type": ["string", "null"]}}}},
+}
+_GUARD_RESPONSES = {
+    "413": {"description": "payload_too_large: the request body is over the size limit",
+            "content": {"application/json": {"schema": ERROR_BODY_SCHEMA}}},
+    "429": {"description": "rate_limited: too many requests from this token; retry after "
+                           "the Retry-After header's seconds",
+            "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1},
+                                        "description": "seconds to wait"}},
+            "content": {"application/json": {"schema": ERROR_BODY_SCHEMA}}},
+}
+_METHODS = ("get", "put", "post", "delete", "patch")
+
+
+def document_limits(openapi: dict) -> dict:
+    """Add the guards' answers (413 on bodies, 429 everywhere) to every operation of an
+    OpenAPI document, in place; returns it. Operations that take no body cannot get 413."""
+    for item in openapi.get("paths", {}).values():
+        for method, operation in item.items():
+            if method not in _METHODS:
+                continue
+            responses = operation.setdefault("responses", {})
+            responses.setdefault("429", _GUARD_RESPONSES["429"])
+            if "requestBody" in operation:
+                responses.setdefault("413", _GUARD_RESPONSES["413"])
+    return openapi
 
 
 def limits_from_env(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:

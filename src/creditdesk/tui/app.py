@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from functools import partial
 from datetime import UTC, datetime
 from importlib import import_module
 from typing import TYPE_CHECKING
@@ -106,6 +107,18 @@ class CreditDeskApp(App[None]):
         self.welcome_pending = demo is not None
         self._identity_ready = asyncio.Event()
         self._live_timer = None
+        self._modes = {mode: partial(self._new_mode_screen, factory)
+                       for mode, factory in self._modes.items()}
+
+    def _new_mode_screen(self, factory: Callable[[], Screen]) -> Screen:
+        screen = factory()
+        # Textual 8 re-applies every CSS rule when a mode's screen is first shown, and again
+        # on its second visit (it marks the previous screen as up to date, not the new one):
+        # 100-200 ms each with a big member list. A screen being created gets the current
+        # CSS when it mounts anyway, so it starts out up to date. (If Textual renames this
+        # private counter, the assignment is merely unused and the old cost comes back.)
+        screen._css_update_count = self._css_update_count
+        return screen
 
     def now(self) -> datetime:
         return self.clock()
@@ -118,7 +131,9 @@ class CreditDeskApp(App[None]):
     def _load_identity(self) -> None:
         self.identity_error = None
         self._identity_ready.clear()
-        self.run_worker(self._fetch_identity(), exclusive=True, group="identity",
+        # Workers get the coroutine function, not a coroutine: one cancelled before it
+        # starts (a retry came first) then leaves no never-awaited coroutine behind.
+        self.run_worker(self._fetch_identity, exclusive=True, group="identity",
                         name="whoami")
 
     async def _fetch_identity(self) -> None:
@@ -253,7 +268,7 @@ class CreditDeskApp(App[None]):
             self.notify("Live activity off.", title="Demo")
 
     def _live_tick(self) -> None:
-        self.run_worker(self._simulate(), exclusive=True, group="demo-live")
+        self.run_worker(self._simulate, exclusive=True, group="demo-live")
 
     async def _simulate(self) -> None:
         try:
@@ -267,7 +282,7 @@ class CreditDeskApp(App[None]):
 
     def action_time_travel(self) -> None:
         if self.demo is not None:
-            self.run_worker(self._time_travel(), exclusive=True, group="demo-time")
+            self.run_worker(self._time_travel, exclusive=True, group="demo-time")
 
     async def _time_travel(self) -> None:
         try:

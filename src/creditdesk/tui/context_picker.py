@@ -10,6 +10,7 @@ from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
 from ..models import Context
+from .widgets.context_header import context_kind
 
 
 class ContextPicker(ModalScreen[str | None]):
@@ -27,7 +28,7 @@ class ContextPicker(ModalScreen[str | None]):
             yield Label("Which account should your work be charged to?", classes="title")
             options = []
             for context in self.contexts:
-                kind = "organization" if context.kind == "org" else "personal"
+                kind = context_kind(context)
                 mark = "● " if context.account_id == self.current else "  "
                 options.append(Option(f"{mark}{context.name} ({kind}) · {context.role}",
                                       id=context.account_id))

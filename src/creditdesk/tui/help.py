@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.table import Table
+from textual.actions import parse as parse_action
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -15,20 +16,28 @@ INTRO = ("CreditDesk shows the credits of the account your work is charged to (n
 
 
 def binding_rows(screen: Screen) -> list[tuple[str, str, str]]:
-    """(key, what it does, why it is off or its tooltip) for the screen's and the app's
-    bindings, as the footer knows them (active_bindings already applies check_action)."""
+    """(key, what it does, note) for the screen's own bindings, then the app's: what
+    CreditDesk defines, not the scroll and focus keys every Textual widget has. The note
+    says when the role may not use a key (as the footer dims it), else its tooltip."""
     rows = []
     seen = set()
-    for key, active in screen.active_bindings.items():
-        binding = active.binding
-        if not binding.description or (binding.action, binding.description) in seen:
-            continue
-        seen.add((binding.action, binding.description))
-        display = screen.app.get_key_display(binding)
-        note = binding.tooltip
-        if active.enabled is False:
-            note = "not available to your role here" + (f" ({note})" if note else "")
-        rows.append((display, binding.description, note))
+    for node in (screen, screen.app):
+        for bindings in node._bindings.key_to_bindings.values():
+            for binding in bindings:
+                # Ours all carry an id (remappable, like Posting's); Textual's built-in
+                # focus and copy keys do not, and are the same in every app.
+                if not binding.id or not binding.description or binding.action in seen:
+                    continue
+                seen.add(binding.action)
+                _, name, params = parse_action(binding.action)
+                state = node.check_action(name, params)
+                if state is False:
+                    continue  # hidden here (the demo keys outside the demo)
+                note = binding.tooltip
+                if state is None:
+                    note = "not available to your role here" + (f": {note}" if note else "")
+                rows.append((screen.app.get_key_display(binding), binding.description,
+                             note))
     return rows
 
 
@@ -46,6 +55,8 @@ class HelpScreen(ModalScreen[None]):
         table.add_column("Note")
         for key, description, note in binding_rows(self.beneath):
             table.add_row(key, description, note)
+        table.add_row("^p", "Command palette", "Every action above, searchable by name")
+        table.add_row("tab", "Next control", "shift+tab: the previous one")
         with VerticalScroll(id="help", classes="dialog"):
             yield Label("Keys", classes="title")
             yield Static(INTRO, classes="intro")

@@ -40,10 +40,18 @@ What the base gives you:
   refused) for actions listed in ROLE_ACTIONS the role may not do; call
   `self.refuse_unless(action)` at the top of an owner-only action method as a second guard
   (it toasts the reason and returns False).
+- Busy controls: `with busy(button): await self.backend...` shows a loading indicator on
+  the control that caused the call.
 - Errors: `describe_error(exc)` (widgets.error_note) gives words; put an `ErrorNote` next
   to a control and call `.show_error(exc)` / `.clear()`. Load failures use #load-error.
 - Changes: after the backend accepted a change call `self.app.record_change("Bought …")`:
   it toasts, and every screen reloads quietly (this one now, the others when next shown).
+- Forms: use `widgets.form_input.FormInput` instead of Input (it stops blinking when the
+  app is made with cursor_blink=False, as tests and snapshots do) and the parsers of
+  `tui.form_checks` (parse_credits, parse_dollars_as_cents) for messages beside fields.
+- Styles: every `styles/*.tcss` is read by the app at start-up (CSS_PATH on the screen is
+  still fine to name its file); a screen whose VIEW_ACTION the role lacks hides its own
+  bindings and shows only the #view-refused sentence.
 - Palette: every binding with a description is a palette command automatically; override
   `palette_commands()` to add more `(title, help, action)` tuples (action strings are run
   on this screen through check_action, so refused ones are refused there too).
@@ -51,7 +59,8 @@ What the base gives you:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterator, Iterable
+from contextlib import contextmanager
 from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, ClassVar
@@ -60,6 +69,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Footer, Static
 
 from ...models import Context
@@ -72,8 +82,19 @@ if TYPE_CHECKING:
     from ...backends import BillingBackend
     from ..app import CreditDeskApp
 
-__all__ = ["BillingScreen", "ROLE_NEEDED", "RoleGate", "describe_error", "role_allows",
+__all__ = ["BillingScreen", "ROLE_NEEDED", "RoleGate", "busy", "describe_error", "role_allows",
            "role_reason"]
+
+
+@contextmanager
+def busy(widget: Widget) -> Iterator[None]:
+    """Textual's loading indicator on the control whose backend call is running (a remote
+    server may take a while; the person sees it is working and cannot press it twice)."""
+    widget.loading = True
+    try:
+        yield
+    finally:
+        widget.loading = False
 
 
 class BillingScreen(Screen):
@@ -196,7 +217,10 @@ class BillingScreen(Screen):
             self.reload(quiet=self._loaded_for == self.account_id)
 
     def action_reload(self) -> None:
-        self.reload()
+        if self.context is None:
+            self.app.action_reload()  # whoami failed: retry that first
+        else:
+            self.reload()
 
     def reload(self, *, quiet: bool = False) -> None:
         """Start (or restart) this screen's load in an exclusive worker."""

@@ -22,6 +22,7 @@ from ...money import format_cents, format_credits
 from ..permissions import role_reason
 from ..styles import stylesheet
 from ..widgets.error_note import ErrorNote
+from ..widgets.form_input import FormInput
 from ..widgets.role_gate import RoleGate
 from .base import BillingScreen
 
@@ -78,6 +79,8 @@ def check_export_path(text: str) -> Path:
         raise ExportPathError(f"{path} is a folder; add a file name, e.g. "
                               f"{path / 'invoices.csv'}.")
     folder = path.parent
+    if folder.exists() and not folder.is_dir():
+        raise ExportPathError(f"{folder} is a file, not a folder.")
     if not folder.is_dir():
         raise ExportPathError(f"The folder {folder} does not exist.")
     if path.exists() and not os.access(path, os.W_OK):
@@ -126,9 +129,9 @@ class InvoiceDetail(ModalScreen[None]):
             yield Label("escape or enter: close", classes="hint")
 
 
-class ExportForm(ModalScreen[Path | None]):
+class ExportForm(ModalScreen[tuple[Path, int] | None]):
     """Asks where to write the CSV; the path is checked as you type and the file is written
-    only when it is acceptable. Dismisses with the path written."""
+    only when it is acceptable. Dismisses with the path written and how many invoices."""
 
     CSS_PATH = stylesheet("invoices.tcss")
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="invoices.export.cancel")]
@@ -142,7 +145,7 @@ class ExportForm(ModalScreen[Path | None]):
         with Vertical(id="export-form", classes="dialog"):
             yield Label("Export invoices as CSV", classes="title")
             yield Label("File", classes="field-label")
-            yield Input(default_export_path(self.account_id), id="path", compact=True)
+            yield FormInput(default_export_path(self.account_id), id="path", compact=True)
             yield ErrorNote(id="path-error")
             yield Static("", id="path-note", classes="muted")
             with Horizontal(classes="buttons"):
@@ -186,8 +189,7 @@ class ExportForm(ModalScreen[Path | None]):
                 f"Could not write {path}: {error.strerror or error}." if isinstance(error, OSError)
                 else error)
             return
-        screen.exported_count = len(invoices)
-        self.dismiss(path)
+        self.dismiss((path, len(invoices)))
 
     @on(Button.Pressed, "#cancel")
     def cancel(self) -> None:
@@ -211,7 +213,6 @@ class InvoicesScreen(BillingScreen):
     def __init__(self) -> None:
         super().__init__()
         self.invoices: list[Invoice] = []
-        self.exported_count = 0
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="summary")
@@ -231,6 +232,8 @@ class InvoicesScreen(BillingScreen):
         grid.add_column(Text("Credits", justify="right"), key="credits")
         grid.add_column(Text("Amount", justify="right"), key="amount")
         grid.add_column("Status", key="status")
+        # Last, so at 80 columns the figures stay in view and this scrolls in.
+        grid.add_column("Description", key="description")
 
     def on_context_changed(self, context: Context) -> None:
         self.invoices = []
@@ -264,7 +267,7 @@ class InvoicesScreen(BillingScreen):
                          KIND_WORDS[invoice.kind],
                          Text(credits_text(invoice), justify="right"),
                          Text(format_cents(invoice.amount_cents), justify="right"),
-                         status_text(invoice), key=invoice.id)
+                         status_text(invoice), invoice.description, key=invoice.id)
         if invoices:
             grid.move_cursor(row=min(keep, len(invoices) - 1), animate=False)
         failed = sum(1 for invoice in invoices if invoice.status == "failed")
@@ -312,9 +315,9 @@ class InvoicesScreen(BillingScreen):
         if not self.refuse_unless("view_invoices") or self.account_id is None:
             return
 
-        def written(path: Path | None) -> None:
-            if path is not None:
-                self.notify(f"Exported {self.exported_count:,} invoices to {path}.",
-                            title="CSV saved")
+        def written(result: tuple[Path, int] | None) -> None:
+            if result is not None:
+                path, count = result
+                self.notify(f"Exported {count:,} invoices to {path}.", title="CSV saved")
 
         self.app.push_screen(ExportForm(self, self.account_id), written)

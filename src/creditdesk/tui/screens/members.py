@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -16,23 +15,10 @@ from ..form_checks import FieldError, parse_credits
 from ..styles import stylesheet
 from ..widgets.error_note import ErrorNote
 from ..widgets.form_input import FormInput
-from ..widgets.member_table import CURSOR_MARK, MemberTable, column_widths
+from ..widgets.member_table import MemberTable
 from ..widgets.member_view import COLUMNS, MemberView
 from ..widgets.role_gate import RoleGate
-from .base import BillingScreen
-
-
-def header_text(view: MemberView, width: int) -> Text:
-    """Column titles with their sort key (1-6) and an arrow on the sorted column."""
-    text = Text(" " * len(CURSOR_MARK), style="bold", no_wrap=True)
-    for number, (column, cells) in enumerate(zip(COLUMNS, column_widths(width)), start=1):
-        arrow = ("▼" if view.descending else "▲") if column.key == view.sort_key else ""
-        title = f"{number}{arrow}{column.title}"
-        if column.key in ("name", "role"):
-            text.append(f"{title:<{cells}.{cells}} ")
-        else:
-            text.append(f"{title:>{cells}.{cells}} ")
-    return text
+from .base import BillingScreen, busy
 
 
 def member_line(member: MemberUsage, view: MemberView) -> str:
@@ -91,8 +77,9 @@ class LimitForm(ModalScreen[MemberUsage | None]):
             return  # the note already says what is wrong
         screen = self.members_screen
         try:
-            updated = await screen.backend.set_member_limit(screen.account_id,
-                                                            self.member.user_id, self.value)
+            with busy(self.query_one("#save")):
+                updated = await screen.backend.set_member_limit(
+                    screen.account_id, self.member.user_id, self.value)
         except Exception as error:  # shown next to the field; nothing was saved
             self.query_one(ErrorNote).show_error(error)
             return
@@ -128,15 +115,11 @@ class MembersScreen(BillingScreen):
 
     def compose_body(self) -> ComposeResult:
         yield FormInput(placeholder="/ filter by name, id or role", id="filter", compact=True)
-        yield Static("", id="columns")
         yield MemberTable(self.view, id="table")
         yield Static("", id="selected")
         yield RoleGate("set_member_limit",
                        Button("Edit limit (e)", id="edit", compact=True), id="edit-gate")
         yield ErrorNote(id="members-error")
-
-    def on_mount(self) -> None:
-        self._show_header()
 
     def on_context_changed(self, context: Context) -> None:
         self.query_one("#filter", Input).value = ""
@@ -147,21 +130,8 @@ class MembersScreen(BillingScreen):
         keep = table.current.user_id if table.current else None
         self.view.set_members(members)
         table.rows_changed(keep_user=keep)
-        self._show_header()
-
-    def _show_header(self) -> None:
-        table = self.query_one(MemberTable)
-        width = max(40, table.scrollable_content_region.width or self.size.width - 3)
-        shown = len(self.view.rows)
-        header = header_text(self.view, width - len(CURSOR_MARK))
-        self.query_one("#columns", Static).update(header)
-        filter_input = self.query_one("#filter", Input)
-        filter_input.placeholder = (f"/ filter {len(self.view.members):,} members by name, "
-                                    f"id or role" if shown == len(self.view.members)
-                                    else filter_input.placeholder)
-
-    def on_resize(self) -> None:
-        self._show_header()
+        self.query_one("#filter", Input).placeholder = (
+            f"/ filter {len(members):,} members by name, id or role")
 
     # --- table events -----------------------------------------------------------------
     @on(MemberTable.CursorMoved)
@@ -169,9 +139,13 @@ class MembersScreen(BillingScreen):
         selected = self.query_one("#selected", Static)
         if event.member is None:
             count = len(self.view.members)
-            selected.update("No member matches the filter." if count else "")
+            selected.update("No member matches the filter." if count else "", layout=False)
         else:
-            selected.update(member_line(event.member, self.view))
+            selected.update(member_line(event.member, self.view), layout=False)
+
+    @on(MemberTable.SortClicked)
+    def sort_clicked(self, event: MemberTable.SortClicked) -> None:
+        self.action_sort(event.key)
 
     @on(MemberTable.Chosen)
     def chosen(self) -> None:
@@ -183,11 +157,15 @@ class MembersScreen(BillingScreen):
         keep = table.current.user_id if table.current else None
         self.view.set_filter(event.value)
         table.rows_changed(keep_user=keep)
-        self._show_header()
 
     @on(Input.Submitted, "#filter")
     def filter_done(self) -> None:
         self.query_one(MemberTable).focus()
+
+    def key_escape(self) -> None:
+        # Escape leaves the filter (keeping what it filters) for the table's keys.
+        if self.focused is self.query_one("#filter"):
+            self.query_one(MemberTable).focus()
 
     @on(Button.Pressed, "#edit")
     def edit_pressed(self) -> None:
@@ -205,7 +183,6 @@ class MembersScreen(BillingScreen):
         keep = table.current.user_id if table.current else None
         self.view.sort_by(key)
         table.rows_changed(keep_user=keep)
-        self._show_header()
 
     def action_edit_limit(self) -> None:
         if not self.refuse_unless("set_member_limit"):

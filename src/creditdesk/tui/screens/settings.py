@@ -8,30 +8,25 @@ import uuid
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Button, Input, Label, Select, Static, Switch
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import Button, Input, Label, Select, Static
 
 from ...models import AutoRecharge, Context, CreditPack, Invoice, Plan, Subscription
 from ...money import (credits_to_cents, format_cents, format_credits,
                       format_credits_dollars)
 from ..confirm import ConfirmScreen
-from ..form_checks import FieldError, parse_credits, parse_dollars_as_cents, purchase_multiple
+from ..form_checks import FieldError, parse_credits, purchase_multiple
 from ..styles import stylesheet
 from ..widgets.error_note import ErrorNote
 from ..widgets.form_input import FormInput
+from ..widgets.recharge_form import RechargeForm
 from ..widgets.role_gate import RoleGate
-from .base import BillingScreen
+from .base import BillingScreen, busy
 from .overview import day, plan_text
 
 CUSTOM = "custom"
 SECTIONS = {"plan": "#plan-section", "purchase": "#purchase-section",
             "auto-recharge": "#recharge-section", "portal": "#portal-section"}
-
-
-def field(label: str, control, note_id: str, *after):
-    """A labelled row (with anything shown after the control) and its error note beneath."""
-    return (Horizontal(Label(label), control, *after, classes="field-row"),
-            ErrorNote(id=note_id))
 
 
 class SettingsScreen(BillingScreen):
@@ -60,6 +55,11 @@ class SettingsScreen(BillingScreen):
         self.subscription: Subscription | None = None
         self.recharge: AutoRecharge | None = None
         self._last_attempt: int | None = None  # credits of the last purchase tried
+        # Quiet reloads (after any change, every second in the demo's live mode) must not
+        # undo what the person is choosing: options are only replaced when the backend's
+        # lists change (RechargeForm.fill does the same for the form's fields).
+        self._plan_options: list[tuple[str, str]] | None = None
+        self._pack_options: list[tuple[str, str]] | None = None
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="settings-scroll"):
@@ -89,20 +89,8 @@ class SettingsScreen(BillingScreen):
             with Vertical(id="recharge-section", classes="section"):
                 yield Label("Auto-recharge", classes="section-title")
                 yield Static("", id="recharge-state")
-                with RoleGate("manage_auto_recharge", vertical=True, id="recharge-gate"):
-                    # The word beside the switch: a switch alone is colour, and NO_COLOR
-                    # or a 256-colour palette can make on and off look alike.
-                    yield Horizontal(Label("Enabled"), Switch(id="recharge-enabled"),
-                                     Static("", id="enabled-word"), classes="field-row")
-                    yield from field("Below (credits)", FormInput(id="threshold", compact=True),
-                                     "threshold-error")
-                    yield from field("Buy (credits)", FormInput(id="amount", compact=True),
-                                     "amount-error", Static("", id="amount-price"))
-                    yield from field("Monthly cap ($)", FormInput(
-                        placeholder="dollars; empty = no cap", id="cap", compact=True),
-                        "cap-error")
-                    yield Button("Save auto-recharge (ctrl+s)", id="recharge-save",
-                                 compact=True)
+                yield RoleGate("manage_auto_recharge", RechargeForm(id="recharge-form"),
+                               vertical=True, id="recharge-gate")
                 yield ErrorNote(id="recharge-error")
             with Vertical(id="portal-section", classes="section"):
                 yield Label("Payment method", classes="section-title")
@@ -123,6 +111,7 @@ class SettingsScreen(BillingScreen):
             control.focus()
 
     def on_context_changed(self, context: Context) -> None:
+        self.query_one(RechargeForm).source = None  # the next account's settings fill it
         for note in self.query(ErrorNote):
             note.clear()
         self.query_one("#portal-url", Static).update("")
@@ -149,10 +138,12 @@ class SettingsScreen(BillingScreen):
                            f"{day(subscription.pending_from)} (cancel it below).")
         else:
             pending.update("No pending change.")
-        choice = self.query_one("#plan-choice", Select)
-        choice.set_options([(f"{p.name}: {format_credits(p.base_credits_per_month)}/month, "
-                             f"{format_cents(p.price_cents)} {p.billing_period}", p.id)
-                            for p in self.plans])
+        options = [(f"{p.name}: {format_credits(p.base_credits_per_month)}/month, "
+                    f"{format_cents(p.price_cents)} {p.billing_period}", p.id)
+                   for p in self.plans]
+        if options != self._plan_options:
+            self._plan_options = options
+            self.query_one("#plan-choice", Select).set_options(options)
         self._update_plan_buttons()
 
     def _update_plan_buttons(self) -> None:
@@ -170,9 +161,11 @@ class SettingsScreen(BillingScreen):
         options = [(f"{format_credits(p.credits)} for {format_cents(p.price_cents)}", p.id)
                    for p in self.packs]
         options.append(("Another amount…", CUSTOM))
-        pack.set_options(options)
-        if previous in [value for _, value in options]:
-            pack.value = previous
+        if options != self._pack_options:
+            self._pack_options = options
+            pack.set_options(options)
+            if previous in [value for _, value in options]:
+                pack.value = previous
         self._update_price()
 
     def _show_recharge(self) -> None:
@@ -182,12 +175,7 @@ class SettingsScreen(BillingScreen):
         if recharge.last_failure and self.role == "owner":
             state += f". Switched off after a failed payment: {recharge.last_failure}"
         self.query_one("#recharge-state", Static).update(state)
-        self.query_one("#recharge-enabled", Switch).value = recharge.enabled
-        self.query_one("#threshold", Input).value = f"{recharge.threshold:,}"
-        self.query_one("#amount", Input).value = f"{recharge.amount:,}"
-        cap = recharge.monthly_cap_cents
-        self.query_one("#cap", Input).value = "" if cap is None else f"{cap / 100:.2f}"
-        self._check_recharge_form()
+        self.query_one(RechargeForm).fill(recharge)
 
     # --- purchase -------------------------------------------------------------------------
     def _chosen_credits(self) -> int | None:
@@ -267,8 +255,9 @@ class SettingsScreen(BillingScreen):
         note.clear()
         self._last_attempt = credits
         try:
-            invoice: Invoice = await self.backend.purchase_credits(
-                context.account_id, credits, idempotency_key=key)
+            with busy(self.query_one("#buy")):
+                invoice: Invoice = await self.backend.purchase_credits(
+                    context.account_id, credits, idempotency_key=key)
         except Exception as error:
             note.show_error(error)
             self.app.data_version += 1  # a declined payment leaves a failed invoice
@@ -317,7 +306,8 @@ class SettingsScreen(BillingScreen):
     async def _change_plan(self, context: Context, plan: Plan) -> None:
         note = self.query_one("#plan-error", ErrorNote)
         try:
-            subscription = await self.backend.change_plan(context.account_id, plan.id)
+            with busy(self.query_one("#plan-change")):
+                subscription = await self.backend.change_plan(context.account_id, plan.id)
         except Exception as error:
             note.show_error(error)
             return
@@ -330,7 +320,8 @@ class SettingsScreen(BillingScreen):
             return
         note = self.query_one("#plan-error", ErrorNote)
         try:
-            await self.backend.cancel_plan_change(self.account_id)
+            with busy(self.query_one("#plan-cancel")):
+                await self.backend.cancel_plan_change(self.account_id)
         except Exception as error:
             note.show_error(error)
             return
@@ -338,48 +329,6 @@ class SettingsScreen(BillingScreen):
         self.app.record_change("Pending plan change cancelled.", title="Plan")
 
     # --- auto-recharge --------------------------------------------------------------------
-    def _recharge_values(self) -> tuple[bool, int, int, int | None] | None:
-        """The form's values when all are valid; shows each field's problem beside it."""
-        values = {}
-        checks = (
-            ("threshold", lambda text: parse_credits(text, allow_zero=True)),
-            ("amount", lambda text: parse_credits(text, multiple_of=purchase_multiple())),
-            ("cap", lambda text: parse_dollars_as_cents(text, allow_empty=True)),
-        )
-        for name, check in checks:
-            note = self.query_one(f"#{name}-error", ErrorNote)
-            try:
-                values[name] = check(self.query_one(f"#{name}", Input).value)
-            except FieldError as error:
-                note.show_error(str(error))
-            else:
-                note.clear()
-        if len(values) < len(checks):
-            return None
-        enabled = self.query_one("#recharge-enabled", Switch).value
-        return enabled, values["threshold"], values["amount"], values["cap"]
-
-    def _check_recharge_form(self) -> tuple[bool, int, int, int | None] | None:
-        values = self._recharge_values()
-        enabled = self.query_one("#recharge-enabled", Switch).value
-        self.query_one("#enabled-word", Static).update("on" if enabled else "off")
-        allowed = self.query_one("#recharge-gate", RoleGate).allowed
-        self.query_one("#recharge-save", Button).disabled = not allowed or values is None
-        price = self.query_one("#amount-price", Static)
-        try:
-            amount = parse_credits(self.query_one("#amount", Input).value,
-                                   multiple_of=purchase_multiple())
-        except FieldError:
-            price.update("")
-        else:
-            price.update(f"costs {format_cents(credits_to_cents(amount))} each time")
-        return values
-
-    @on(Input.Changed, "#threshold, #amount, #cap")
-    @on(Switch.Changed, "#recharge-enabled")
-    def recharge_changed(self) -> None:
-        self._check_recharge_form()
-
     @on(Button.Pressed, "#recharge-save")
     def recharge_save_pressed(self) -> None:
         self.run_worker(self.run_action("save_recharge"), group="recharge")
@@ -387,16 +336,17 @@ class SettingsScreen(BillingScreen):
     async def action_save_recharge(self) -> None:
         if not self.refuse_unless("manage_auto_recharge"):
             return
-        values = self._check_recharge_form()
+        values = self.query_one(RechargeForm).check()
         note = self.query_one("#recharge-error", ErrorNote)
         if values is None:
             note.show_error("Nothing saved: fix the fields marked above.")
             return
         enabled, threshold, amount, cap = values
         try:
-            self.recharge = await self.backend.configure_auto_recharge(
-                self.account_id, enabled=enabled, threshold=threshold, amount=amount,
-                monthly_cap_cents=cap)
+            with busy(self.query_one("#recharge-save")):
+                self.recharge = await self.backend.configure_auto_recharge(
+                    self.account_id, enabled=enabled, threshold=threshold, amount=amount,
+                    monthly_cap_cents=cap)
         except Exception as error:
             note.show_error(error)
             return
@@ -416,7 +366,8 @@ class SettingsScreen(BillingScreen):
             return
         note = self.query_one("#portal-error", ErrorNote)
         try:
-            url = await self.backend.portal_url(self.account_id)
+            with busy(self.query_one("#portal")):
+                url = await self.backend.portal_url(self.account_id)
         except Exception as error:
             note.show_error(error)
             return

@@ -17,6 +17,7 @@ from ...models import Context, MemberUsage
 from ...money import format_credits, format_credits_dollars
 from ..styles import stylesheet
 from ..widgets.error_note import ErrorNote
+from ..widgets.form_input import FormInput
 from ..widgets.usage_chart import (UsageChart, UsageTable, bucket_label, bucket_start,
                                    tabulate_usage)
 from .base import BillingScreen
@@ -119,11 +120,11 @@ class CustomRangeForm(ModalScreen[tuple[date, date] | None]):
             yield Label("Custom range (UTC days, both included)", classes="title")
             with Horizontal(classes="field-row"):
                 yield Label("From (YYYY-MM-DD)")
-                yield Input(self.current[0].isoformat(), id="first", compact=True)
+                yield FormInput(self.current[0].isoformat(), id="first", compact=True)
             yield ErrorNote(id="first-error")
             with Horizontal(classes="field-row"):
                 yield Label("To (YYYY-MM-DD)")
-                yield Input(self.current[1].isoformat(), id="last", compact=True)
+                yield FormInput(self.current[1].isoformat(), id="last", compact=True)
             yield ErrorNote(id="last-error")
             with Horizontal(classes="buttons"):
                 yield Button("Show", id="apply", variant="primary", compact=True)
@@ -161,6 +162,10 @@ class UsageScreen(BillingScreen):
 
     MODE = "usage"
     CSS_PATH = stylesheet("usage.tcss")
+    # A plain member sees their own figure only: the chart's keys are dimmed and refused.
+    ROLE_ACTIONS = {action: "view_usage_history" for action in
+                    ("cycle_range", "cycle_granularity", "cycle_group_by", "custom_range",
+                     "choose")}
     BINDINGS = [
         Binding("d", "cycle_range", "Range", id="usage.range",
                 tooltip="Next range: last 7, 30, 90 days, 12 months"),
@@ -212,11 +217,15 @@ class UsageScreen(BillingScreen):
 
     @on(Select.Changed)
     def choice_changed(self, event: Select.Changed) -> None:
-        if event.select.id == "range" and event.value == "custom" and self.custom is None:
-            self.action_custom_range()
-            return
-        if event.select.id == "range" and event.value != "custom":
+        if event.select.id == "range":
+            if event.value == "custom":
+                # Picked in the list: ask for the dates, and go back if that is cancelled.
+                self.action_custom_range(revert_to=self._range_before_custom)
+                return
             self._range_before_custom = event.value
+        self._reload_if_changed()
+
+    def _reload_if_changed(self) -> None:
         # Selects also announce their first value; reload only for a different question.
         if self.context is not None and self.current_query() != self.query_requested:
             self.reload(quiet=True)
@@ -251,18 +260,18 @@ class UsageScreen(BillingScreen):
     def action_cycle_group_by(self) -> None:
         self._cycle("group-by", GROUPINGS)
 
-    def action_custom_range(self) -> None:
+    def action_custom_range(self, revert_to: str | None = None) -> None:
+        select = self.query_one("#range", Select)
+
         def chosen(dates: tuple[date, date] | None) -> None:
-            select = self.query_one("#range", Select)
-            if dates is None:
-                if self.custom is None:
-                    select.value = self._range_before_custom
-                return
-            self.custom = dates
-            if select.value == "custom":
-                self.reload(quiet=True)
-            else:
-                select.value = "custom"
+            # Set without announcing it: the choice is settled here, not a new question.
+            with select.prevent(Select.Changed):
+                if dates is not None:
+                    self.custom = dates
+                    select.value = "custom"
+                elif revert_to is not None:
+                    select.value = revert_to
+            self._reload_if_changed()
 
         self.app.push_screen(CustomRangeForm(self.now().date(), self.custom), chosen)
 
@@ -275,11 +284,19 @@ class UsageScreen(BillingScreen):
         series = await self.backend.usage_history(
             context.account_id, start=query.start, end=query.end,
             granularity=query.granularity, group_by=query.group_by)
-        names = await self._member_names(context) if query.group_by == "member" else None
-        self.show_table(query, tabulate_usage(series, names=names))
+        if query.group_by != "member":
+            self.show_table(query, tabulate_usage(series))
+            return
+        table = tabulate_usage(series, names=await self._member_names(context))
+        named = table.keys[:len(table.keys) - bool(table.folded)]
+        if any(key not in self._names[context.account_id] for key in named):
+            # Someone joined since the names were fetched: fetch them again, once.
+            table = tabulate_usage(series, names=await self._member_names(context, fresh=True))
+        self.show_table(query, table)
 
-    async def _member_names(self, context: Context) -> dict[str, str]:
-        names = self._names.get(context.account_id)
+    async def _member_names(self, context: Context, *, fresh: bool = False) -> dict[str, str]:
+        """User id -> name, fetched once per account: members() is big in a large org."""
+        names = None if fresh else self._names.get(context.account_id)
         if names is None:
             members = await self.backend.members(context.account_id)
             names = self._names[context.account_id] = {m.user_id: m.name for m in members}

@@ -7,7 +7,6 @@ each reload. This widget draws only the rows on screen and caches them, like Too
 from __future__ import annotations
 
 from rich.segment import Segment
-from rich.style import Style
 from textual.binding import Binding
 from textual.cache import LRUCache
 from textual.events import Click
@@ -24,12 +23,14 @@ from .member_view import COLUMNS, MemberView, closeness, is_stopped
 BAR_CELLS = 7
 # The cursor row is marked by a glyph too, so it shows without colour (NO_COLOR).
 CURSOR_MARK = "› "
+HEADER_LINES = 1
 MIN_NAME = 12
+MAX_NAME = 32  # wider terminals leave the figures next to the names, not across the screen
 
 
 def column_widths(total: int) -> list[int]:
     fixed = sum(c.width for c in COLUMNS if c.width) + len(COLUMNS)  # one space each
-    name = max(MIN_NAME, total - fixed)
+    name = min(MAX_NAME, max(MIN_NAME, total - fixed))
     return [c.width or name for c in COLUMNS]
 
 
@@ -45,19 +46,34 @@ def closeness_cell(member: MemberUsage) -> tuple[str, str]:
     return bar, f"{min(ratio, 9.99) * 100:4.0f}%"
 
 
+def header_text(view: MemberView, width: int) -> str:
+    """Column titles with their sort key (1-6) and an arrow on the sorted column."""
+    cells = [" " * len(CURSOR_MARK)]
+    for number, (column, cell) in enumerate(zip(COLUMNS, column_widths(width)), start=1):
+        arrow = ("▼" if view.descending else "▲") if column.key == view.sort_key else ""
+        title = f"{number}{arrow}{column.title}"
+        align = "<" if column.key in ("name", "role") else ">"
+        cells.append(f"{title:{align}{cell}.{cell}} ")
+    return "".join(cells)
+
+
 class MemberTable(ScrollView, can_focus=True):
-    """Keys: up/down, page up/down, home/end move the cursor; enter chooses the member."""
+    """Keys: up/down, page up/down, home/end move the cursor; enter chooses the member.
+
+    Line 0 is the column header, drawn by the same code and widths as the rows so the two
+    always line up, and fixed: the rows scroll beneath it. A click on a title sorts."""
 
     COMPONENT_CLASSES = {"member-table--cursor", "member-table--stopped",
-                         "member-table--bar"}
+                         "member-table--bar", "member-table--header"}
     DEFAULT_CSS = """
-    MemberTable { height: 1fr; scrollbar-gutter: stable; }
+    MemberTable { height: 1fr; scrollbar-gutter: stable; overflow-x: hidden; }
     MemberTable > .member-table--cursor { background: $block-cursor-background;
                                           color: $block-cursor-foreground; text-style: bold; }
     MemberTable:blur > .member-table--cursor { background: $block-cursor-blurred-background;
                                                text-style: none; }
     MemberTable > .member-table--stopped { color: $text-error; text-style: bold; }
     MemberTable > .member-table--bar { color: $primary; }
+    MemberTable > .member-table--header { color: $text-accent; text-style: bold; }
     """
     BINDINGS = [
         Binding("up", "cursor(-1)", "Up", show=False, id="members.up"),
@@ -81,6 +97,11 @@ class MemberTable(ScrollView, can_focus=True):
             super().__init__()
             self.member = member
 
+    class SortClicked(Message):
+        def __init__(self, key: str) -> None:
+            super().__init__()
+            self.key = key
+
     def __init__(self, view: MemberView, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.view = view
@@ -92,7 +113,7 @@ class MemberTable(ScrollView, can_focus=True):
         """Call after the view's rows changed; keeps the cursor on `keep_user` if shown."""
         self._version += 1
         self._cache.clear()
-        self.virtual_size = Size(self.size.width, len(self.view.rows))
+        self.virtual_size = Size(self.size.width, len(self.view.rows) + HEADER_LINES)
         index = self.view.index_of(keep_user) if keep_user else None
         self.cursor = index if index is not None else min(self.cursor,
                                                           max(0, len(self.view.rows) - 1))
@@ -109,13 +130,16 @@ class MemberTable(ScrollView, can_focus=True):
         self.refresh()
         self.post_message(self.CursorMoved(self.current))
 
+    @property
+    def rows_shown(self) -> int:
+        return max(1, self.scrollable_content_region.height - HEADER_LINES)
+
     def scroll_to_region_of(self, index: int) -> None:
-        height = self.scrollable_content_region.height
-        top = round(self.scroll_y)
+        top = round(self.scroll_y)  # the first row shown under the header
         if index < top:
             self.scroll_to(y=index, animate=False, immediate=True)
-        elif height and index >= top + height:
-            self.scroll_to(y=index - height + 1, animate=False, immediate=True)
+        elif index >= top + self.rows_shown:
+            self.scroll_to(y=index - self.rows_shown + 1, animate=False, immediate=True)
 
     # --- actions ------------------------------------------------------------------------
     def _clamp(self, index: int) -> int:
@@ -125,7 +149,7 @@ class MemberTable(ScrollView, can_focus=True):
         self.cursor = self._clamp(self.cursor + step)
 
     def action_page(self, direction: int) -> None:
-        page = max(1, self.scrollable_content_region.height - 1)
+        page = max(1, self.rows_shown - 1)
         self.cursor = self._clamp(self.cursor + direction * page)
 
     def action_jump(self, index: int) -> None:
@@ -136,18 +160,31 @@ class MemberTable(ScrollView, can_focus=True):
             self.post_message(self.Chosen(self.current))
 
     def on_click(self, event: Click) -> None:
-        index = round(self.scroll_y) + event.y
+        if event.y < HEADER_LINES:
+            edge = len(CURSOR_MARK)
+            widths = column_widths(self.scrollable_content_region.width - edge)
+            for column, cells in zip(COLUMNS, widths):
+                edge += cells + 1
+                if event.x < edge:
+                    self.post_message(self.SortClicked(column.key))
+                    return
+            return
+        index = round(self.scroll_y) + event.y - HEADER_LINES
         if 0 <= index < len(self.view.rows):
             self.cursor = index
 
     # --- drawing ------------------------------------------------------------------------
     def on_resize(self) -> None:
         self._cache.clear()
-        self.virtual_size = Size(self.size.width, len(self.view.rows))
+        self.virtual_size = Size(self.size.width, len(self.view.rows) + HEADER_LINES)
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
-        index = round(self.scroll_y) + y
+        if y < HEADER_LINES:
+            style = self.rich_style + self.get_component_rich_style("member-table--header")
+            header = Strip([Segment(header_text(self.view, width - len(CURSOR_MARK)), style)])
+            return header.adjust_cell_length(width, self.rich_style)
+        index = round(self.scroll_y) + y - HEADER_LINES
         if index >= len(self.view.rows):
             return Strip.blank(width, self.rich_style)
         selected = index == self.cursor

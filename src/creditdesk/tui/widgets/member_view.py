@@ -64,14 +64,15 @@ class MemberView:
         self.sort_key = "used"
         self.descending = True
         self.filter_text = ""
-        self._search: list[str] = []
+        # (member, lower-cased "name user_id role") in the current sort order. Typing in
+        # the filter only walks this list; it is re-sorted when the data or the sort
+        # changes, never per keypress (10,000 members: ~1 ms to filter, ~30 to sort).
+        self._sorted: list[tuple[MemberUsage, str]] = []
 
     def set_members(self, members: list[MemberUsage]) -> None:
         self.members = list(members)
         self.total_used = sum(m.used_this_period for m in members)
-        # Lower-cased "name user_id role" per member, built once per load, not per keypress.
-        self._search = [f"{m.name} {m.user_id} {m.role}".casefold() for m in self.members]
-        self._rebuild()
+        self._sort()
 
     def sort_by(self, key: str) -> None:
         """Sort by a column; choosing the same column again reverses the order."""
@@ -82,7 +83,7 @@ class MemberView:
         else:
             self.sort_key = key
             self.descending = key in DESCENDING_FIRST
-        self._rebuild()
+        self._sort()
 
     def set_filter(self, text: str) -> None:
         self.filter_text = text.strip()
@@ -97,12 +98,15 @@ class MemberView:
                 return index
         return None
 
+    def _sort(self) -> None:
+        key = _SORT_KEYS[self.sort_key]
+        ordered = sorted(self.members, key=key, reverse=self.descending)
+        self._sorted = [(m, f"{m.name} {m.user_id} {m.role}".casefold()) for m in ordered]
+        self._rebuild()
+
     def _rebuild(self) -> None:
         words = self.filter_text.casefold().split()
         if words:
-            rows = [m for m, hay in zip(self.members, self._search)
-                    if all(w in hay for w in words)]
+            self.rows = [m for m, hay in self._sorted if all(w in hay for w in words)]
         else:
-            rows = list(self.members)
-        rows.sort(key=_SORT_KEYS[self.sort_key], reverse=self.descending)
-        self.rows = rows
+            self.rows = [m for m, _ in self._sorted]

@@ -8,6 +8,7 @@ table under it on the Usage screen both read that one table, so they always agre
 from __future__ import annotations
 
 import calendar
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -116,20 +117,18 @@ def tabulate_usage(series: UsageSeries, *, names: dict[str, str] | None = None,
     Sources always show all three buckets in their fixed order; members and campaigns are
     ranked by credits in the range (ties by key, so the order never flickers)."""
     granularity = series.granularity
-    # One pass over the points (a year of days by 10,000 members is most of a million).
-    by_key: dict[str, dict[datetime, int]] = {}
-    bucket_totals: dict[datetime, int] = {}
-    for point in series.points:
-        start, credits = point.start, point.credits
-        cells = by_key.get(point.key)
-        if cells is None:
-            cells = by_key[point.key] = {}
-        cells[start] = cells.get(start, 0) + credits
-        bucket_totals[start] = bucket_totals.get(start, 0) + credits
+    points = series.points
+    # A year of days by 10,000 members is most of a million points: two lean passes, the
+    # second touching only the keys that get a column, and flat dicts (few allocations).
+    totals: dict[str, int] = defaultdict(int)
+    bucket_totals: dict[datetime, int] = defaultdict(int)
+    for point in points:
+        credits = point.credits
+        totals[point.key] += credits
+        bucket_totals[point.start] += credits
     # Never drop a figure, whatever bucket the backend put it in.
     ordered = sorted(set(bucket_starts(series.start, series.end, granularity))
                      | set(bucket_totals))
-    totals = {key: sum(cells.values()) for key, cells in by_key.items()}
     if series.group_by == "source":
         keys = list(SOURCE_KEYS) + sorted(set(totals) - set(SOURCE_KEYS))
         folded = 0
@@ -139,10 +138,12 @@ def tabulate_usage(series: UsageSeries, *, names: dict[str, str] | None = None,
         keys = ranked if len(ranked) <= top + 1 else ranked[:top]
         folded = len(ranked) - len(keys)
     row_of = {bucket: index for index, bucket in enumerate(ordered)}
+    column_of = {key: index for index, key in enumerate(keys)}
     grid = [[0] * (len(keys) + (1 if folded else 0)) for _ in ordered]
-    for column, key in enumerate(keys):
-        for start, credits in by_key.get(key, {}).items():
-            grid[row_of[start]][column] += credits
+    for point in points:
+        column = column_of.get(point.key)
+        if column is not None:
+            grid[row_of[point.start]][column] += point.credits
     if folded:
         for bucket, row in zip(ordered, grid):
             row[-1] = bucket_totals.get(bucket, 0) - sum(row)
@@ -171,7 +172,8 @@ def nice_step(peak: int, ticks: int) -> int:
 
 class UsageChart(Widget):
     """A legend line over a plotext chart of a UsageTable: stacked bars up to BAR_LIMIT
-    buckets, one line per key beyond. `show(table)` redraws; `None` shows a note instead."""
+    buckets, one line per key beyond. `show(table)` redraws; with no table, or no usage in
+    it, a sentence says so instead."""
 
     DEFAULT_CSS = """
     UsageChart { height: 1fr; min-height: 6; }
@@ -208,9 +210,9 @@ class UsageChart(Widget):
         count = len(self.table.buckets)
         return count <= BAR_LIMIT and count * MIN_BAR_CELLS <= self.plot_width
 
-    def show(self, table: UsageTable | None, *, note: str = "") -> None:
+    def show(self, table: UsageTable | None) -> None:
         self.table = table
-        self._draw(note)
+        self._draw()
 
     def colours(self, count: int) -> list[tuple[int, int, int]]:
         """Theme colours as RGB for plotext; "other" always gets the muted foreground."""
@@ -221,7 +223,7 @@ class UsageChart(Widget):
             picked[-1] = Color.parse(variables.get("foreground-muted", "#888888")).rgb
         return picked
 
-    def _draw(self, note: str = "") -> None:
+    def _draw(self) -> None:
         plot_widget = self.query_one("#chart-plot")
         legend = self.query_one("#chart-legend", Static)
         message = self.query_one("#chart-note", Static)
@@ -231,8 +233,7 @@ class UsageChart(Widget):
         message.display = empty
         if empty:
             legend.update("")
-            message.update(note or ("Loading usage…" if table is None
-                                     else "No usage in this range."))
+            message.update("Loading usage…" if table is None else "No usage in this range.")
             return
         glyphs = BAR_GLYPHS if self.is_bars else LINE_GLYPHS
         legend.update(self.legend(table, glyphs, self.colours(len(table.keys))))
