@@ -35,5 +35,5 @@ def format_cents(cents: int) -> str:
 
 
 def format_credits_dollars(credits: int) -> str:
-    """`12,345 credits ($61.73)`: the figure users read everywhere."""
+    """`12,345 credits ($61.72)`: the figure users read everywhere (half-even cents)."""
     return f"{format_credits(credits)} ({format_dollars(credits_to_dollars(credits))})"

@@ -102,7 +102,7 @@ def test_only_owners_set_limits(world, user):
 
 def test_a_limit_for_someone_outside_the_org_is_refused(world):
     mutations = world.engine.mutations
-    with pytest.raises((NotFound,)):
+    with pytest.raises(NotFound):
         world.session("ann").set_member_limit("acme", "dan", 10)
     assert world.engine.mutations == mutations
 

@@ -84,6 +84,8 @@ def test_recharge_buys_as_many_amounts_as_needed_in_one_invoice(world, keys):
     assert len(bills) == 1
     assert (bills[0].credits, bills[0].amount_cents, bills[0].status) == (400, 200, "paid")
     assert ann.auto_recharge("acme").spent_this_period_cents == 200
+    # The org's card pays for the org's recharge, never the member's personal one.
+    assert world.payments.charges[-1][:2] == ("acme", 200)
     kinds = [e.kind for e in world.engine.ledger_entries("acme")][-2:]
     assert kinds == ["recharge", "usage"]       # bought first, then the debit
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from creditdesk.tui.confirm import ConfirmScreen
+from creditdesk.tui.form_checks import FieldError, parse_credits, parse_dollars_as_cents
 
 from .pilot_helpers import SIZE, settle, text_of, toasts
 
@@ -244,3 +247,52 @@ async def test_quiet_reloads_keep_what_is_being_typed(make_app, demo_world) -> N
         app.data_version += 1
         await settle(pilot)
         assert screen.query_one("#threshold").value == "1,234"
+
+
+@pytest.mark.parametrize("typed, expected", [
+    ("12000", 12_000), ("12,000", 12_000), ("12_000", 12_000), (" 1 200 ", 1_200),
+])
+def test_credits_people_type(typed, expected) -> None:
+    assert parse_credits(typed) == expected
+
+
+@pytest.mark.parametrize("typed, words", [
+    ("", "Enter a whole number"), ("1.5", "not a whole number"), ("-200", "negative"),
+    ("0", "more than 0"), ("1,2,3", "not a whole number"), ("10" + "0" * 12, "At most"),
+])
+def test_credits_refused_with_a_reason(typed, words) -> None:
+    with pytest.raises(FieldError, match=words):
+        parse_credits(typed)
+
+
+def test_purchases_must_be_whole_dollars_and_say_what_would_fit() -> None:
+    assert parse_credits("1,000", multiple_of=200) == 1_000
+    with pytest.raises(FieldError, match=r"multiple of 200 credits \(try 1,000 or 1,200\)"):
+        parse_credits("1,050", multiple_of=200)
+
+
+@pytest.mark.parametrize("typed, cents", [
+    ("500", 50_000), ("$1,250.50", 125_050), ("3,600.00", 360_000), ("", None), ("0.01", 1),
+])
+def test_dollars_become_cents(typed, cents) -> None:
+    assert parse_dollars_as_cents(typed, allow_empty=True) == cents
+
+
+@pytest.mark.parametrize("typed, words", [
+    ("0", "more than \\$0"), ("1.005", "two decimals"), ("-3", "negative"), ("abc", "not an"),
+    ("nan", "not an"), ("1e400", "At most"),
+])
+def test_dollars_refused_with_a_reason(typed, words) -> None:
+    with pytest.raises(FieldError, match=words):
+        parse_dollars_as_cents(typed, allow_empty=True)
+
+
+async def test_saved_cap_is_shown_in_dollars(make_app, demo_world) -> None:
+    demo_world.engine.session(demo_world.owner).configure_auto_recharge(
+        demo_world.org_id, enabled=True, threshold=5_000, amount=10_000,
+        monthly_cap_cents=360_005)
+    app = make_app("owner")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_settings(app, pilot)
+        assert screen.query_one("#cap").value == "3,600.05"
+        assert not screen.query_one("#cap-error").is_shown

@@ -372,3 +372,21 @@ async def test_members_chart_keys_are_dimmed_and_refused(make_app) -> None:
         await settle(pilot)
         assert app.screen is screen  # no custom range form
         assert screen.query_one("#granularity", Select).value == "day"
+
+
+async def test_switching_context_shows_that_accounts_usage(make_app, demo_world) -> None:
+    app = make_app("owner")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_usage(pilot)
+        await pilot.press("b")  # by member: the org's members
+        await settle(pilot)
+        personal = demo_world.personal_account_id
+        await app.run_action(f"switch_context({personal!r})")
+        await settle(pilot)
+        query = screen.query_shown
+        series = demo_world.engine.session(demo_world.owner).usage_history(
+            personal, start=query.start, end=query.end, granularity=query.granularity,
+            group_by=query.group_by)
+        titles, rows = table_rows(app)
+        assert number(rows[-1][-1]) == sum(p.credits for p in series.points) > 0
+        assert titles[1:-1] == ["Ann Lee"]  # only she spends her personal credits

@@ -68,7 +68,8 @@ class RechargeForm(Vertical):
         self.query_one("#threshold", Input).value = f"{recharge.threshold:,}"
         self.query_one("#amount", Input).value = f"{recharge.amount:,}"
         cap = recharge.monthly_cap_cents
-        self.query_one("#cap", Input).value = "" if cap is None else f"{cap / 100:.2f}"
+        self.query_one("#cap", Input).value = ("" if cap is None else
+                                               f"{cap // 100:,}.{cap % 100:02d}")
         self.check()
 
     def check(self) -> RechargeValues | None:
