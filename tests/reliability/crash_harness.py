@@ -6,12 +6,13 @@ Run by tests/reliability/test_crash_durability.py, one trial per seed, or by han
 A trial: start the server on a fresh SQLite file, set up one org with auto-recharge, and let
 writer threads send debits and purchases with client-made idempotency keys (remembering
 every answer they got) while an operator thread moves the test clock (periods close,
-subscriptions renew) and makes the card decline now and then. After a seeded random delay
-the server gets SIGKILL; it is started again on the same file, and the audit checks that:
-every acknowledged request is in the books exactly once with its amount; the ledger sums to
-the buckets and never dips below zero; replaying an acknowledged request answers the first
-body; retrying each in-flight request with its key applies it at most once; and a second,
-clean restart rebuilds exactly the same books (replay is deterministic).
+subscriptions renew), makes the card decline now and then, and issues tokens. After a
+seeded random delay the server gets SIGKILL; it is started again on the same file, and the
+audit checks that: every token issued before the kill still signs its user in; every
+acknowledged request is in the books exactly once with its amount; the ledger sums to the
+buckets and never dips below zero; replaying an acknowledged request answers the first body;
+retrying each in-flight request with its key applies it at most once; and a second, clean
+restart rebuilds exactly the same books (replay is deterministic).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from creditdesk.errors import BillingError
 from .ledger_checks import check_ledger, entries_by_key
 from .scenarios import make_org
 from .served import ServedProcess
-from .worlds import EMPTY, START, TEAM, HttpWorld, UnexpectedResponse
+from .worlds import EMPTY, START, TEAM, HttpSession, HttpWorld, UnexpectedResponse
 
 ORG, OWNER = "crashco", "owner"
 MEMBERS = ("m0", "m1", "m2", "m3")
@@ -59,6 +60,7 @@ class Trial:
     in_flight: list = field(default_factory=list)      # Requests without an answer
     refused: int = 0
     operator_moves: int = 0
+    issued_tokens: list = field(default_factory=list)   # (user, token) shown to the operator
     retries_applied: int = 0
     retries_replayed: int = 0
     retries_refused: int = 0
@@ -68,7 +70,7 @@ class Trial:
     def summary(self) -> str:
         return (f"seed {self.seed}: killed after {self.kill_after:.2f} s; "
                 f"{len(self.acknowledged)} acknowledged, {self.refused} refused, "
-                f"{self.operator_moves} clock/card moves; {len(self.in_flight)} in flight "
+                f"{self.operator_moves} clock/card/token moves ({len(self.issued_tokens)} tokens); {len(self.in_flight)} in flight "
                 f"({self.retries_replayed} had been applied, {self.retries_applied} applied "
                 f"on retry, {self.retries_refused} refused on retry); "
                 f"{self.unavailable} answered 503; {len(self.problems)} problems")
@@ -107,19 +109,24 @@ def _writer(world: HttpWorld, trial: Trial, lock: threading.Lock, n: int,
 
 
 def _operator(world: HttpWorld, trial: Trial, stop: threading.Event) -> None:
-    """Moves the test clock forward and flips the card, so periods close, subscriptions
-    renew and recharges fail while debits run."""
+    """Moves the test clock forward, flips the card and issues tokens, so periods close,
+    subscriptions renew and recharges fail while debits run."""
     import httpx
     rng = random.Random(trial.seed * 100 + 99)
     now = START
     while not stop.is_set():
         time.sleep(rng.uniform(0.02, 0.1))
         try:
-            if rng.random() < 0.5:
+            roll = rng.random()
+            if roll < 0.4:
                 now += timedelta(hours=rng.randint(1, 24 * 12))
                 world.set_clock(now)
-            else:
+            elif roll < 0.8:
                 world.decline(ORG, rng.random() < 0.3)
+            else:
+                user = rng.choice(MEMBERS)
+                answer = world.operator.call("POST", f"/v1/admin/users/{user}/tokens", body={})
+                trial.issued_tokens.append((user, answer["token"]))
         except (httpx.TransportError, BillingError):
             return
         trial.operator_moves += 1
@@ -246,6 +253,17 @@ def _booked(entries) -> tuple[dict, dict]:
 
 def _audit(world: HttpWorld, trial: Trial) -> None:
     problems = trial.problems
+    # A token shown to the operator before the crash must still sign its user in.
+    for user, token in trial.issued_tokens:
+        me = HttpSession(world.base_url, token)
+        try:
+            if me.whoami().user_id != user:
+                problems.append(f"a token issued for {user} signs in someone else")
+        except BillingError as refusal:
+            problems.append(f"a token issued for {user} before the crash is refused: "
+                            f"{refusal.code}")
+        finally:
+            me.close()
     boss = world.session(OWNER)
     entries = world.ledger_entries(ORG)
     problems.extend(check_ledger(entries, boss.balance(ORG)))

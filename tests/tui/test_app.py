@@ -365,3 +365,64 @@ def test_stylesheets_are_found_in_a_checkout_and_in_a_wheel(tmp_path, monkeypatc
         assert styles.styles_dir() == package / "styles"
     finally:
         styles.styles_dir.cache_clear()
+
+
+async def test_opens_on_the_saved_default_context(make_app, demo_world) -> None:
+    personal = demo_world.personal_account_id
+    app = make_app("owner", context=personal)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.context.account_id == personal
+        assert "Personal" in header(app)
+
+
+async def test_a_saved_context_the_user_lost_falls_back_to_the_first_org(
+        make_app, demo_world) -> None:
+    app = make_app("owner", context="an-org-they-left")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.context.account_id == demo_world.org_id
+
+
+async def test_periodic_refresh_shows_usage_recorded_elsewhere(make_app, demo_world) -> None:
+    # What an admin watching over SSH relies on: figures move without a key press.
+    app = make_app("owner", refresh_seconds=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        total = app.screen.query_one("#total")
+        session = demo_world.engine.session(demo_world.owner)
+        before = session.balance(demo_world.org_id).total
+        assert format_credits_dollars(before) in total.plain
+        session.record_usage(demo_world.org_id, 1_234, campaign="elsewhere",
+                             idempotency_key="refresh-test")
+        after = session.balance(demo_world.org_id).total
+        for _ in range(50):
+            await asyncio.sleep(0.02)
+            await settle(pilot)
+            if format_credits_dollars(after) in total.plain:
+                break
+        assert format_credits_dollars(after) in total.plain
+
+
+def test_only_a_remote_backend_refreshes_by_default(demo_world) -> None:
+    memory = MemoryBackend(demo_world.engine, demo_world.owner)
+    assert CreditDeskApp(memory).refresh_seconds is None
+
+    class Remote(MemoryBackend):
+        is_remote = True
+
+    assert CreditDeskApp(Remote(demo_world.engine, demo_world.owner)).refresh_seconds > 0
+
+
+async def test_the_backend_is_closed_when_the_app_exits(demo_world) -> None:
+    closed = []
+
+    class Closing(MemoryBackend):
+        async def aclose(self) -> None:
+            closed.append(True)
+
+    app = CreditDeskApp(Closing(demo_world.engine, demo_world.owner), clock=demo_world.clock,
+                        cursor_blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+    assert closed == [True]

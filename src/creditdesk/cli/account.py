@@ -104,6 +104,6 @@ def run_dashboard(args) -> int:
     from ..backends.remote import RemoteBackend
     from ..tui import CreditDeskApp
     backend = RemoteBackend(connection.url, connection.token)
-    app = CreditDeskApp(backend=backend)
+    app = CreditDeskApp(backend=backend, context=connection.context)
     app.run()
     return app.return_code or 0

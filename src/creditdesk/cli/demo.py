@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import random
 import time
 import uuid
@@ -109,6 +110,9 @@ def run_demo(args) -> int:
 
     world = build_demo(now=datetime.now(UTC).replace(microsecond=0), seed=args.seed,
                        members=args.members, months=args.months)
+    # The world lives as long as the app: keep the collector from re-scanning its objects
+    # (a big world is millions) in full collections that would stall the screen.
+    gc.freeze()
     user = {"owner": world.owner, "admin": world.admin, "member": world.member}[args.role]
     live = LiveDemo(world, seed=args.seed)
     app = CreditDeskApp(backend=MemoryBackend(world.engine, user), clock=world.clock,

@@ -1,8 +1,11 @@
 """CreditDeskApp: the dashboard's App: modes, the charged context, global keys, demo hooks.
 
 Interface (for screens and tests):
-- `CreditDeskApp(backend, *, clock=None, demo=None, cursor_blink=True)`: `backend` is any
-  BillingBackend;
+- `CreditDeskApp(backend, *, clock=None, demo=None, cursor_blink=True, context=None,
+  refresh_seconds=None)`: `backend` is any BillingBackend; `context` is the account id to
+  open on (a saved default; ignored if the user has no such context); `refresh_seconds`
+  reloads the figures on that interval (default: every 10 s when the backend is remote, so
+  an admin watching over SSH sees usage move; never for the in-process engine);
   `clock()` returns an aware UTC datetime (default: the real UTC time; tests pass a fixed
   one); `demo` is an optional `DemoControls` (live activity, time travel, welcome line).
 - `MODES`: overview, usage, members, invoices, settings, each imported on first use so
@@ -63,6 +66,9 @@ def screen_factory(target: str) -> Callable[[], Screen]:
     return make
 
 
+REMOTE_REFRESH_SECONDS = 10.0
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -98,8 +104,13 @@ class CreditDeskApp(App[None]):
     live: reactive[bool] = reactive(False)
 
     def __init__(self, backend: BillingBackend, *, clock: Callable[[], datetime] | None = None,
-                 demo: DemoControls | None = None, cursor_blink: bool = True) -> None:
+                 demo: DemoControls | None = None, cursor_blink: bool = True,
+                 context: str | None = None, refresh_seconds: float | None = None) -> None:
         super().__init__()
+        self.preferred_context = context
+        if refresh_seconds is None and getattr(backend, "is_remote", False):
+            refresh_seconds = REMOTE_REFRESH_SECONDS
+        self.refresh_seconds = refresh_seconds
         self.cursor_blink = cursor_blink  # False in tests and snapshots: a still screen
         self.backend = backend
         self.clock = clock or _utc_now
@@ -127,6 +138,17 @@ class CreditDeskApp(App[None]):
     def on_mount(self) -> None:
         # The screen is shown at once with placeholders; whoami answers in a worker.
         self._load_identity()
+        if self.refresh_seconds:
+            self.set_interval(self.refresh_seconds, self._refresh_figures)
+
+    def _refresh_figures(self) -> None:
+        # Quietly, like live activity: screens keep what the user is typing or choosing.
+        if self.identity is not None:
+            self.data_version += 1
+
+    async def on_unmount(self) -> None:
+        # The HTTP client belongs to this event loop, so it is closed here, not by the CLI.
+        await self.backend.aclose()
 
     def _load_identity(self) -> None:
         self.identity_error = None
@@ -145,7 +167,9 @@ class CreditDeskApp(App[None]):
             self.identity = identity
             orgs = [c for c in identity.contexts if c.kind == "org"]
             if self.context is None or self.context not in identity.contexts:
-                self.context = (orgs or identity.contexts)[0]
+                preferred = [c for c in identity.contexts
+                             if c.account_id == self.preferred_context]
+                self.context = (preferred or orgs or identity.contexts)[0]
         finally:
             self._identity_ready.set()
 
