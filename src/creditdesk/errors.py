@@ -96,3 +96,21 @@ class Unavailable(BillingError):
 
 
 ERROR_CLASSES[Unavailable.code] = Unavailable
+
+
+class PayloadTooLarge(BillingError):
+    """A request body over the server's cap (only over HTTP)."""
+
+    code = "payload_too_large"
+    http_status = 413
+
+
+class RateLimited(BillingError):
+    """Too many requests from one token; the answer's Retry-After says when to try again."""
+
+    code = "rate_limited"
+    http_status = 429
+
+
+ERROR_CLASSES[PayloadTooLarge.code] = PayloadTooLarge
+ERROR_CLASSES[RateLimited.code] = RateLimited

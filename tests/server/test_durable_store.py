@@ -191,3 +191,24 @@ def test_an_engine_built_outside_the_journal_cannot_be_given_with_a_store(world,
             create_app(world.engine, store, operator_token=OPERATOR)
     finally:
         store.close()
+
+
+def test_an_unexpected_error_after_a_change_stops_the_server_taking_requests(tmp_path):
+    # Memory ahead of the journal must never answer again: a restart would not rebuild it.
+    from creditdesk.server.service import BillingService
+    from creditdesk.server.tokens import OPERATOR as SERVICE_OPERATOR
+
+    store = Store(tmp_path / "books.db")
+    service = BillingService(store=store)
+    engine = service.engine
+
+    def broken(**kwargs):
+        engine.mutations += 1
+        raise RuntimeError("a bug after a state change")
+
+    service._op_break = broken
+    with pytest.raises(RuntimeError):
+        service.run_sync(SERVICE_OPERATOR, "break")
+    with pytest.raises(StorageFailure):
+        service.run_sync(SERVICE_OPERATOR, "break")
+    store.close()

@@ -136,7 +136,8 @@ def create_app(engine: BillingEngine | None = None, store: Store | None = None, 
         user = user_of(request)
         body = await parse(request, bodies.LimitBody)
         if isinstance(body, InvalidRequest):
-            await refuse_after_access(user, account_id, "set_member_limit", body)
+            await refuse_after_access(user, account_id, "set_member_limit", body,
+                                      member=user_id)
         return answer(await service.run(user, "set_member_limit", account_id=account_id,
                                         user_id=user_id, limit=body.limit))
 

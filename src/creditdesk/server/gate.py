@@ -54,13 +54,18 @@ class Gate:
             return refusals.invalid_from_validation(error)
 
     async def refuse_after_access(self, user: str, account_id: str, action: str,
-                                  error: BillingError) -> None:
-        """Raise `error`, unless the caller must first hear 404 or 403 for this account."""
+                                  error: BillingError, *, member: str | None = None) -> None:
+        """Raise `error`, unless the caller must first hear 404 or 403 for this account (or
+        404 for the `member` the path names), as the engine would in its own order."""
         identity = await self.service.run(user, "whoami")
         role = next((c.role for c in identity.contexts if c.account_id == account_id), None)
         if role is None:
             raise NotFound(f"no account {account_id!r}")
         rules.require_role(role, action)
+        if member is not None:
+            members = await self.service.run(user, "members", account_id=account_id)
+            if all(m.user_id != member for m in members):
+                raise NotFound(f"no member {member!r} in {account_id!r}")
         raise error
 
     async def paged(self, user: str, account_id: str, action: str, method: str,

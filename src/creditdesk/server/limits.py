@@ -17,7 +17,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from ..errors import BillingError
+from ..errors import BillingError, PayloadTooLarge, RateLimited
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -34,16 +34,6 @@ DEFAULT_BURST = 200
 # Buckets are kept for this many distinct callers at most; the least recently seen go first,
 # so a flood of made-up tokens cannot grow the table without bound.
 DEFAULT_MAX_CALLERS = 10_000
-
-
-class PayloadTooLarge(BillingError):
-    code = "payload_too_large"
-    http_status = 413
-
-
-class RateLimited(BillingError):
-    code = "rate_limited"
-    http_status = 429
 
 
 async def send_error(send: Send, error: BillingError,

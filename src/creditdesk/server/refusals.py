@@ -18,7 +18,7 @@ log = logging.getLogger("creditdesk.server")
 
 # Status codes the framework raises itself, in the contract's vocabulary.
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 406: "not_acceptable",
-               413: "request_too_large", 415: "unsupported_media_type",
+               413: "payload_too_large", 415: "unsupported_media_type",
                429: "rate_limited"}
 
 

@@ -103,6 +103,13 @@ class BillingService:
                 failed = False
             except BillingError as error:
                 outcome, failed = error, True
+            except Exception as error:
+                # A bug, not a refusal. If it struck after the engine changed, memory is
+                # ahead of the journal: stop taking requests (503) rather than answer from
+                # books a restart would not rebuild.
+                if store is not None and engine.mutations != before:
+                    store.failure = error
+                raise
             engine = self.engine          # load_demo swaps it
             changed = engine.mutations != before or (actor == OPERATOR and not failed)
             if store is None:
