@@ -93,6 +93,12 @@ class UsagePoint(_Model):
     credits: int
 
 
+# With `top`, the member or campaign keys past the biggest few come back summed under this
+# key (parentheses: no user id can hold them), and UsageSeries.folded says how many.
+OTHER_KEY = "(other)"
+MAX_TOP = 1000
+
+
 class UsageSeries(_Model):
     account_id: str
     start: datetime
@@ -100,6 +106,7 @@ class UsageSeries(_Model):
     granularity: Granularity
     group_by: GroupBy
     points: list[UsagePoint]
+    folded: int = 0
 
 
 class Subscription(_Model):

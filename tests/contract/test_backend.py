@@ -6,7 +6,10 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 from creditdesk.backends import BACKEND_METHODS, BillingBackend
-from creditdesk.models import (AutoRecharge, Balance, CreditPack, Identity, Invoice,
+import pytest
+
+from creditdesk.errors import InvalidRequest
+from creditdesk.models import (OTHER_KEY, AutoRecharge, Balance, CreditPack, Identity, Invoice,
                                LedgerEntry, MemberUsage, Plan, Subscription, UsageReceipt,
                                UsageSeries)
 
@@ -227,3 +230,33 @@ def test_every_protocol_method_is_exercised_here():
     missing = [name for name in BACKEND_METHODS
                if f".{name}(" not in source and f'"{name}"' not in source]
     assert missing == []
+
+
+async def test_usage_history_top_keeps_the_biggest_keys_and_sums_the_rest(world, backend_for):
+    # What a chart of a big org asks for: a few series, not a point per member per day.
+    cat, bob, ann = backend_for("cat"), backend_for("bob"), backend_for("ann")
+    await cat.record_usage("acme", 300, campaign="alpha", idempotency_key="t1")
+    await bob.record_usage("acme", 200, campaign="beta", idempotency_key="t2")
+    await ann.record_usage("acme", 50, campaign="gamma", idempotency_key="t3")
+    world.clock.advance(timedelta(days=1))
+    await ann.record_usage("acme", 60, campaign="gamma", idempotency_key="t4")
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    end = datetime(2026, 2, 1, tzinfo=UTC)
+    series = await bob.usage_history("acme", start=start, end=end, granularity="day",
+                                     group_by="member", top=2)
+    assert series.folded == 1
+    assert [(p.start, p.key, p.credits) for p in series.points] == [
+        (datetime(2026, 1, 15, tzinfo=UTC), "bob", 200),
+        (datetime(2026, 1, 15, tzinfo=UTC), "cat", 300),
+        (datetime(2026, 1, 15, tzinfo=UTC), OTHER_KEY, 50),
+        (datetime(2026, 1, 16, tzinfo=UTC), OTHER_KEY, 60)]
+    # Enough room for every key: nothing is folded, the answer is the plain one.
+    whole = await bob.usage_history("acme", start=start, end=end, group_by="campaign", top=3)
+    plain = await bob.usage_history("acme", start=start, end=end, group_by="campaign")
+    assert whole.folded == 0 and whole.points == plain.points
+    # Sources are never folded: there are only three.
+    sources = await bob.usage_history("acme", start=start, end=end, top=1)
+    assert sources.folded == 0 and {p.key for p in sources.points} == {"base"}
+    with pytest.raises(InvalidRequest) as refused:
+        await bob.usage_history("acme", start=start, end=end, group_by="member", top=0)
+    assert refused.value.field == "top"

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from textual.widgets import DataTable, Input, Select
 
 from creditdesk.models import UsagePoint, UsageSeries
-from creditdesk.tui.screens.usage import (CustomRangeForm, UsageScreen, build_query,
-                                          parse_custom_range, range_bounds)
+from creditdesk.tui.screens.usage import (FOLD_IN_THREAD_POINTS, CustomRangeForm, UsageScreen,
+                                          build_query, fold, parse_custom_range, range_bounds)
 from creditdesk.tui.widgets.usage_chart import (OTHER, UsageChart, bucket_starts, nice_step,
                                                 tabulate_usage)
 
@@ -143,6 +143,18 @@ def test_tabulating_never_loses_or_invents_credits(raw, granularity) -> None:
     assert list(table.buckets) == sorted(table.buckets)
     for bucket, total in zip(table.buckets, table.bucket_totals):
         assert total == sum(c for (s, _), c in merged.items() if s == bucket)
+
+
+async def test_a_big_answer_is_folded_the_same_off_the_event_loop() -> None:
+    days = [datetime(2026, 11, 1, tzinfo=UTC) + timedelta(days=n) for n in range(7)]
+    per_day = FOLD_IN_THREAD_POINTS // len(days) + 1
+    points = [(day, f"user{k:05d}", 1 + (k * 7 + n) % 50) for n, day in enumerate(days)
+              for k in range(per_day)]
+    big = series(points)
+    assert len(big.points) >= FOLD_IN_THREAD_POINTS
+    folded = await fold(big, {"user00000": "Ann Lee"})
+    assert folded == tabulate_usage(big, names={"user00000": "Ann Lee"})
+    assert folded.total == sum(c for _, _, c in points) and folded.folded == per_day - 5
 
 
 def test_y_ticks_are_round_numbers() -> None:
@@ -390,3 +402,40 @@ async def test_switching_context_shows_that_accounts_usage(make_app, demo_world)
         titles, rows = table_rows(app)
         assert number(rows[-1][-1]) == sum(p.credits for p in series.points) > 0
         assert titles[1:-1] == ["Ann Lee"]  # only she spends her personal credits
+
+
+def test_keys_the_backend_already_folded_stay_in_the_other_column() -> None:
+    # The screen asks the backend for the top keys only; its "(other)" sum and count must
+    # land in the "other" column, never as a member called "(other)".
+    from creditdesk.models import OTHER_KEY
+
+    day = datetime(2026, 11, 2, tzinfo=UTC)
+    folded = series([(day, "ann", 500), (day, "bob", 300), (day, OTHER_KEY, 70)])
+    folded = folded.model_copy(update={"folded": 12})
+    table = tabulate_usage(folded, top=5)
+    assert table.keys[:2] == ("ann", "bob") and table.folded == 12
+    assert table.labels[-1] == "other (12)"
+    row = table.rows[table.buckets.index(day)]
+    assert row == (500, 300, 70)
+    assert table.total == 870
+
+
+async def test_the_member_split_asks_the_backend_for_the_top_keys_only(
+        make_app, demo_world) -> None:
+    asked = []
+    app = make_app("owner")
+    backend = app.backend
+    original = backend.usage_history
+
+    async def spy(*args, **kwargs):
+        asked.append((kwargs.get("group_by"), kwargs.get("top")))
+        return await original(*args, **kwargs)
+
+    backend.usage_history = spy
+    async with app.run_test(size=SIZE) as pilot:
+        await app.run_action("switch_mode('usage')")
+        await settle(pilot)
+        await pilot.press("b")
+        await settle(pilot)
+    assert ("source", None) in asked
+    assert any(group == "member" and top for group, top in asked)

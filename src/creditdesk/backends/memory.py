@@ -38,9 +38,11 @@ class MemoryBackend:
                                           idempotency_key=idempotency_key)
 
     async def usage_history(self, account_id: str, *, start: datetime, end: datetime,
-                            granularity: str = "day", group_by: str = "source") -> UsageSeries:
+                            granularity: str = "day", group_by: str = "source",
+                            top: int | None = None) -> UsageSeries:
         return self._session.usage_history(account_id, start=start, end=end,
-                                           granularity=granularity, group_by=group_by)
+                                           granularity=granularity, group_by=group_by,
+                                           top=top)
 
     async def members(self, account_id: str) -> list[MemberUsage]:
         return self._session.members(account_id)

@@ -147,10 +147,11 @@ class RemoteBackend:
                                  key=_key(idempotency_key))
 
     async def usage_history(self, account_id: str, *, start: datetime, end: datetime,
-                            granularity: str = "day", group_by: str = "source") -> UsageSeries:
+                            granularity: str = "day", group_by: str = "source",
+                            top: int | None = None) -> UsageSeries:
         return await self._get(self._account(account_id, "usage-history"), UsageSeries,
                                start=start, end=end, granularity=granularity,
-                               group_by=group_by)
+                               group_by=group_by, top=top)
 
     async def members(self, account_id: str) -> list[MemberUsage]:
         return await self._all_pages(self._account(account_id, "members"), MemberUsage)

@@ -91,11 +91,12 @@ class BillingSession:
                            role=member.role, used_this_period=member.used, limit=member.limit)
 
     def usage_history(self, account_id: str, *, start: datetime, end: datetime,
-                      granularity: str = "day", group_by: str = "source") -> UsageSeries:
+                      granularity: str = "day", group_by: str = "source",
+                      top: int | None = None) -> UsageSeries:
         with self.engine.lock:
             account, _ = self._enter(account_id, "view_usage_history")
             return history.usage_series(self.engine, account, start, end, granularity,
-                                        group_by)
+                                        group_by, top)
 
     def ledger(self, account_id: str, *, limit: int = 100,
                before: int | None = None) -> list[LedgerEntry]:

@@ -112,15 +112,19 @@ def create_app(engine: BillingEngine | None = None, store: Store | None = None, 
                             end: str | None = Query(None, description="ISO 8601 with offset"),
                             granularity: str = Query("day", description="day, week or month"),
                             group_by: str = Query("source",
-                                                  description="source, member or campaign")):
+                                                  description="source, member or campaign"),
+                            top: str | None = Query(None, description=(
+                                "member/campaign splits: keep the N biggest keys, sum the "
+                                "rest under '(other)'"))):
         user = user_of(request)
         first, last = parse_instant(start, "start"), parse_instant(end, "end")
-        problem = first_problem(first, last)
+        most = parse_int(top, "top", None)
+        problem = first_problem(first, last, most)
         if problem is not None:
             await refuse_after_access(user, account_id, "view_usage_history", problem)
         return answer(await service.run(user, "usage_history", account_id=account_id,
                                         start=first, end=last, granularity=granularity,
-                                        group_by=group_by))
+                                        group_by=group_by, top=most))
 
     @app.get("/v1/accounts/{account_id}/members", response_model=list[MemberUsage],
              tags=["members"], responses=PAGED)

@@ -90,26 +90,26 @@ def check_export_path(text: str) -> Path:
     return path
 
 
-def detail_text(invoice: Invoice) -> Text:
-    rows = [("Number", invoice.number),
-            ("Date", f"{invoice.created_at:%Y-%m-%d %H:%M} UTC"),
-            ("What for", KIND_WORDS[invoice.kind]),
-            ("Description", invoice.description)]
+def detail_rows(invoice: Invoice) -> list[tuple[str, str | Text]]:
+    rows: list[tuple[str, str | Text]] = [
+        ("Number", invoice.number),
+        ("Date", f"{invoice.created_at:%Y-%m-%d %H:%M} UTC"),
+        ("What for", KIND_WORDS[invoice.kind]),
+        ("Description", invoice.description)]
     if invoice.kind != "subscription":
         rows.append(("Credits", format_credits(invoice.credits)))
     rows += [("Amount", format_cents(invoice.amount_cents)),
-             ("Payment method", invoice.payment_method)]
-    text = Text()
-    for label, value in rows:
-        text.append(f"{label:<16}", style="bold")
-        text.append(f"{value}\n")
-    text.append(f"{'Status':<16}", style="bold")
-    text.append_text(status_text(invoice))
-    if invoice.status == "failed":
-        text.append("\nThe payment was declined: nothing was charged"
-                    + (" and no credits were added." if invoice.kind != "subscription"
-                       else "; the plan's credits were still granted."))
-    return text
+             ("Payment method", invoice.payment_method),
+             ("Status", status_text(invoice))]
+    return rows
+
+
+def failure_note(invoice: Invoice) -> str:
+    if invoice.status != "failed":
+        return ""
+    return ("The payment was declined: nothing was charged"
+            + (" and no credits were added." if invoice.kind != "subscription"
+               else "; the plan's credits were still granted."))
 
 
 class InvoiceDetail(ModalScreen[None]):
@@ -125,7 +125,13 @@ class InvoiceDetail(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="invoice-detail", classes="dialog"):
             yield Label(f"Invoice {self.invoice.number}", classes="title")
-            yield Static(detail_text(self.invoice), id="detail")
+            # One row per figure, so a long description wraps beside its label.
+            for label, value in detail_rows(self.invoice):
+                with Horizontal(classes="detail-row"):
+                    yield Label(label, classes="detail-label")
+                    yield Label(value, classes="detail-value")
+            if self.invoice.status == "failed":
+                yield Label(failure_note(self.invoice), id="failure-note")
             yield Label("escape or enter: close", classes="hint")
 
 
@@ -250,9 +256,10 @@ class InvoicesScreen(BillingScreen):
         self.query_one("#table").display = False
         self.query_one("#summary").display = False
         notice = self.query_one("#owner-only", Static)
+        article = "an" if context.role[0] in "aeiou" else "a"
         notice.update(f"{role_reason('view_invoices')}: invoices of {context.name} are for "
-                      f"its owners, and you are {context.role} here. An owner can open and "
-                      f"export them.")
+                      f"its owners, and you are {article} {context.role} here. An owner can "
+                      f"open and export them.")
         notice.display = True
 
     def show_invoices(self, invoices: list[Invoice]) -> None:

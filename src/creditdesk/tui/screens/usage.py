@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -13,13 +14,13 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Label, Select, Static
 
-from ...models import Context, MemberUsage
+from ...models import Context, MemberUsage, UsageSeries
 from ...money import format_credits, format_credits_dollars
 from ..styles import stylesheet
 from ..widgets.error_note import ErrorNote
 from ..widgets.form_input import FormInput
-from ..widgets.usage_chart import (UsageChart, UsageTable, bucket_label, bucket_start,
-                                   tabulate_usage)
+from ..widgets.usage_chart import (TOP_KEYS, UsageChart, UsageTable, bucket_label,
+                                   bucket_start, tabulate_usage)
 from .base import BillingScreen
 
 RANGES = (("Last 7 days", "7d"), ("Last 30 days", "30d"), ("Last 90 days", "90d"),
@@ -30,6 +31,8 @@ RANGE_DAYS = {"7d": 7, "30d": 30, "90d": 90}
 # The backend refuses ranges over ten years; a custom range stops a little short of that.
 MAX_CUSTOM_DAYS = 3_650
 PERIOD_TITLES = {"day": "Day", "week": "Week of", "month": "Month"}
+# Folding this many points takes about 10 ms: more goes to a thread.
+FOLD_IN_THREAD_POINTS = 25_000
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,14 @@ def parse_custom_range(first_text: str, last_text: str,
         elif (last - first).days + 1 > MAX_CUSTOM_DAYS:
             last_error, last = f"At most {MAX_CUSTOM_DAYS:,} days (ten years) at once.", None
     return first, last, first_error, last_error
+
+
+async def fold(series: UsageSeries, names: dict[str, str] | None = None) -> UsageTable:
+    """tabulate_usage, off the event loop when the answer is big: a year of days split by
+    10,000 members takes a few hundred milliseconds to fold, and keys must keep working."""
+    if len(series.points) < FOLD_IN_THREAD_POINTS:
+        return tabulate_usage(series, names=names)
+    return await asyncio.to_thread(tabulate_usage, series, names=names)
 
 
 def cell(credits: int, *, bold: bool = False) -> Text:
@@ -281,17 +292,20 @@ class UsageScreen(BillingScreen):
             self._show_member_view(context, await self.backend.my_usage(context.account_id))
             return
         query = self.query_requested = self.current_query()
+        # The chart shows the biggest few members or campaigns and "other": ask the backend
+        # for just those, not a point per member per day (600k of them in a big org).
+        top = None if query.group_by == "source" else TOP_KEYS
         series = await self.backend.usage_history(
             context.account_id, start=query.start, end=query.end,
-            granularity=query.granularity, group_by=query.group_by)
+            granularity=query.granularity, group_by=query.group_by, top=top)
         if query.group_by != "member":
-            self.show_table(query, tabulate_usage(series))
+            self.show_table(query, await fold(series))
             return
-        table = tabulate_usage(series, names=await self._member_names(context))
+        table = await fold(series, await self._member_names(context))
         named = table.keys[:len(table.keys) - bool(table.folded)]
         if any(key not in self._names[context.account_id] for key in named):
             # Someone joined since the names were fetched: fetch them again, once.
-            table = tabulate_usage(series, names=await self._member_names(context, fresh=True))
+            table = await fold(series, await self._member_names(context, fresh=True))
         self.show_table(query, table)
 
     async def _member_names(self, context: Context, *, fresh: bool = False) -> dict[str, str]:

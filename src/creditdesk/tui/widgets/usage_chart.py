@@ -18,7 +18,7 @@ from textual.color import Color
 from textual.widget import Widget
 from textual.widgets import Static
 
-from ...models import UsageSeries
+from ...models import OTHER_KEY, UsageSeries
 
 # Members and campaigns can number in the thousands: a chart of more than a handful of
 # series is unreadable, so the biggest keep their own colour and the rest share "other".
@@ -133,10 +133,14 @@ def tabulate_usage(series: UsageSeries, *, names: dict[str, str] | None = None,
         keys = list(SOURCE_KEYS) + sorted(set(totals) - set(SOURCE_KEYS))
         folded = 0
     else:
-        ranked = sorted(totals, key=lambda key: (-totals[key], key))
+        # Keys the backend already summed under OTHER_KEY (asked with `top`) stay in the
+        # "other" column, which is every bucket's total less the named keys.
+        already = series.folded
+        ranked = sorted((key for key in totals if key != OTHER_KEY or not already),
+                        key=lambda key: (-totals[key], key))
         # Folding a single key into "other" would only hide its name.
-        keys = ranked if len(ranked) <= top + 1 else ranked[:top]
-        folded = len(ranked) - len(keys)
+        keys = ranked if len(ranked) <= top + 1 and not already else ranked[:top]
+        folded = len(ranked) - len(keys) + already
     row_of = {bucket: index for index, bucket in enumerate(ordered)}
     column_of = {key: index for index, key in enumerate(keys)}
     grid = [[0] * (len(keys) + (1 if folded else 0)) for _ in ordered]
@@ -292,7 +296,7 @@ class UsageChart(Widget):
             if not shown:
                 continue
             plt.bar([positions[i] for i in shown], [tops[index][i] for i in shown],
-                    marker=glyphs[index], color=colours[index], width=0.6,
+                    marker=glyphs[index], color=colours[index], width=0.5,
                     reset_ticks=False)
 
     @property
