@@ -27,7 +27,7 @@ from creditdesk.backends import MemoryBackend
 from creditdesk.demo import build_demo
 from creditdesk.tui import CreditDeskApp
 from creditdesk.tui.screens.usage import UsageScreen, build_query
-from creditdesk.tui.widgets.usage_chart import UsageChart, tabulate_usage
+from creditdesk.tui.widgets.usage_chart import TOP_KEYS, UsageChart, tabulate_usage
 
 NOW = datetime(2026, 11, 15, tzinfo=UTC)
 TARGET_MS = 100.0
@@ -75,9 +75,11 @@ async def measure(world, size: tuple[int, int], repeats: int) -> dict[tuple, dic
         for granularity, group_by in CHOICES:
             query = build_query("12m", granularity, group_by, world.clock())
             wall, cpu = time.perf_counter(), time.process_time()
+            # As the screen asks: the biggest few members or campaigns, the rest summed.
             series = await backend.usage_history(world.org_id, start=query.start,
                                                  end=query.end, granularity=granularity,
-                                                 group_by=group_by)
+                                                 group_by=group_by,
+                                                 top=None if group_by == "source" else TOP_KEYS)
             fetch = ((time.perf_counter() - wall) * 1000, (time.process_time() - cpu) * 1000)
             table_ms = timed(lambda: tabulate_usage(series, names=names), repeats)
             table = table_ms[2]

@@ -7,6 +7,7 @@ import gc
 import math
 import random
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -320,10 +321,9 @@ class _Builder:
             # Any period close due by now bills before the card fails, not during it.
             self.owner_session.balance(self.org_id)
             self.payments.decline(self.org_id, True)
-            try:
+            # Declined on purpose: the failed invoice is what this step is for.
+            with suppress(PaymentDeclined):
                 self.owner_session.purchase_credits(self.org_id, pack, idempotency_key=key)
-            except PaymentDeclined:
-                pass
             self.payments.decline(self.org_id, False)
             self.at(self.clock() + timedelta(minutes=7))
             self.owner_session.purchase_credits(self.org_id, pack, idempotency_key=key)

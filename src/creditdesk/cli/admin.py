@@ -80,7 +80,7 @@ def add_parser(sub) -> None:
 
 
 class AdminError(Exception):
-    pass
+    """A refusal or failure worth one line on stderr, not a traceback."""
 
 
 def _target(args) -> tuple[str, str]:

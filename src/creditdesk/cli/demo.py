@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import random
+import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -102,12 +103,20 @@ class LiveDemo:
                             advance_to_period_close=self.advance_to_period_close)
 
 
+# members x months from which building the world takes long enough to announce.
+BIG_WORLD = 6_000
+
+
 def run_demo(args) -> int:
     """Build the demo world at the real current time and open the dashboard on it."""
     from ..backends import MemoryBackend
     from ..demo import build_demo
     from ..tui import CreditDeskApp
 
+    if args.members * args.months >= BIG_WORLD:
+        # Seconds to tens of seconds of simulated history: say so instead of a blank screen.
+        print(f"Building the demo world: {args.members:,} members, {args.months} months of "
+              f"history…", file=sys.stderr, flush=True)
     world = build_demo(now=datetime.now(UTC).replace(microsecond=0), seed=args.seed,
                        members=args.members, months=args.months)
     # The world lives as long as the app: keep the collector from re-scanning its objects

@@ -265,12 +265,8 @@ def _document_security(app) -> None:
             schema.setdefault("components", {})["securitySchemes"] = {
                 "bearer": {"type": "http", "scheme": "bearer"}}
             schema["security"] = [{"bearer": []}]
-            try:
-                from .limits import document_limits
-            except ImportError:
-                pass
-            else:
-                document_limits(schema)     # the guards' 413 and 429 answers
+            from .limits import document_limits
+            document_limits(schema)     # the guards' 413 and 429 answers
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -58,7 +58,7 @@ class NewMember(_Body):
 
 
 class NewToken(_Body):
-    pass
+    """`{}`: a token needs nothing but the user in the path (extra fields are refused)."""
 
 
 class DeclineBody(_Body):
