@@ -116,3 +116,40 @@ def test_per_member_usage_and_share_of_the_period(history_world):
     shares = {u: m.used_this_period / period_used for u, m in members.items()}
     assert shares == {"ann": 0.0, "bob": 0.25, "cat": 0.75}
     assert history_world.session("cat").my_usage("acme").used_this_period == 30
+
+
+@pytest.fixture(scope="module")
+def demo_world():
+    from creditdesk.demo import build_demo
+
+    return build_demo(now=datetime(2026, 11, 15, tzinfo=UTC), seed=11, members=30, months=4)
+
+
+@pytest.mark.parametrize("granularity", ["day", "week", "month"])
+@pytest.mark.parametrize("group_by", ["member", "campaign"])
+@pytest.mark.parametrize("top", [1, 3, 7, 1000])
+def test_top_equals_folding_the_whole_answer(demo_world, granularity, group_by, top):
+    # `top` takes a short cut (a day's keys add up to its total); it must give exactly
+    # what folding the full answer by hand gives: the biggest keys in the range (ties by
+    # key), every other key summed per bucket under OTHER_KEY, and how many were folded.
+    from creditdesk.models import OTHER_KEY
+
+    session = demo_world.engine.session(demo_world.owner)
+    start = datetime(2026, 8, 20, 13, tzinfo=UTC)
+    end = datetime(2026, 11, 15, tzinfo=UTC)
+    whole = session.usage_history(demo_world.org_id, start=start, end=end,
+                                  granularity=granularity, group_by=group_by)
+    totals: dict[str, int] = {}
+    for point in whole.points:
+        totals[point.key] = totals.get(point.key, 0) + point.credits
+    kept = set(sorted(totals, key=lambda key: (-totals[key], key))[:top])
+    expected: dict[tuple[datetime, str], int] = {}
+    for point in whole.points:
+        key = point.key if point.key in kept else OTHER_KEY
+        expected[point.start, key] = expected.get((point.start, key), 0) + point.credits
+    folded = session.usage_history(demo_world.org_id, start=start, end=end,
+                                   granularity=granularity, group_by=group_by, top=top)
+    assert {(p.start, p.key): p.credits for p in folded.points} == expected
+    assert folded.folded == max(0, len(totals) - top)
+    assert [p.start for p in folded.points] == sorted(p.start for p in folded.points)
+    assert len(totals) > 7      # the world has enough keys for the small tops to fold

@@ -49,6 +49,9 @@ def usage_series(engine: BillingEngine, account: Account, start: datetime, end: 
         raise InvalidRequest(f"the range is too long (at most {MAX_RANGE_DAYS} days)",
                              field="end")
     names = engine.names.names
+    if top is not None and group_by != "source":
+        return _top_series(account, start, end, granularity, group_by, top, first_day,
+                           last_day, names)
     buckets: dict[datetime, dict[str, int]] = {}
     days = account.days
     for day_index in range(first_day, last_day):
@@ -70,37 +73,55 @@ def usage_series(engine: BillingEngine, account: Account, start: datetime, end: 
             for code, credits in source.items():
                 key = names[code]
                 totals[key] = totals.get(key, 0) + credits
-    folded = 0
-    if top is not None and group_by != "source":
-        buckets, folded = _fold_to_top(buckets, top)
-    order = SOURCES.index if group_by == "source" else _other_last
+    order = SOURCES.index if group_by == "source" else None
     points = []
     for bucket in sorted(buckets):
         totals = buckets[bucket]
         for key in sorted(totals, key=order):
             points.append(UsagePoint(start=bucket, key=key, credits=totals[key]))
     return UsageSeries(account_id=account.id, start=start, end=end, granularity=granularity,
-                       group_by=group_by, points=points, folded=folded)
+                       group_by=group_by, points=points)
 
 
-def _other_last(key: str) -> tuple[bool, str]:
-    return key == OTHER_KEY, key
+def _top_series(account: Account, start: datetime, end: datetime, granularity: str,
+                group_by: str, top: int, first_day: int, last_day: int,
+                names: list[str]) -> UsageSeries:
+    """The `top` keys with the most credits in the range, the rest summed as OTHER_KEY.
 
-
-def _fold_to_top(buckets: dict[datetime, dict[str, int]],
-                 top: int) -> tuple[dict[datetime, dict[str, int]], int]:
-    totals: dict[str, int] = {}
-    for keyed in buckets.values():
-        for key, credits in keyed.items():
-            totals[key] = totals.get(key, 0) + credits
-    if len(totals) <= top:
-        return buckets, 0
-    kept = set(sorted(totals, key=lambda key: (-totals[key], key))[:top])
-    folded_buckets = {}
-    for bucket, keyed in buckets.items():
-        out = {key: credits for key, credits in keyed.items() if key in kept}
-        rest = sum(credits for key, credits in keyed.items() if key not in kept)
-        if rest:
-            out[OTHER_KEY] = rest
-        folded_buckets[bucket] = out
-    return folded_buckets, len(totals) - top
+    One pass ranks keys by their integer codes; then each day needs only `top` look-ups,
+    because a day's keys add up to its total (every debit is counted in both), so "other"
+    is the day's total less the named keys. A 10,000-member year never becomes strings.
+    """
+    days = [(index, day) for index in range(first_day, last_day)
+            if (day := account.days.get(index)) is not None]
+    attribute = "by_member" if group_by == "member" else "by_campaign"
+    totals: dict[int, int] = {}
+    for _, day in days:
+        for code, credits in getattr(day, attribute).items():
+            totals[code] = totals.get(code, 0) + credits
+    kept = sorted(totals, key=lambda code: (-totals[code], names[code]))[:top]
+    kept_names = sorted((names[code], code) for code in kept)
+    buckets: dict[datetime, dict[str, int]] = {}
+    for index, day in days:
+        bucket = rules.bucket_start(EPOCH + timedelta(days=index), granularity)
+        keyed = buckets.setdefault(bucket, {})
+        by_key = getattr(day, attribute)
+        named = 0
+        for name, code in kept_names:
+            credits = by_key.get(code)
+            if credits:
+                keyed[name] = keyed.get(name, 0) + credits
+                named += credits
+        other = day.base + day.rollover + day.purchased - named
+        if other:
+            keyed[OTHER_KEY] = keyed.get(OTHER_KEY, 0) + other
+    points = []
+    for bucket in sorted(buckets):
+        keyed = buckets[bucket]
+        for name, _ in kept_names:
+            if name in keyed:
+                points.append(UsagePoint(start=bucket, key=name, credits=keyed[name]))
+        if OTHER_KEY in keyed:
+            points.append(UsagePoint(start=bucket, key=OTHER_KEY, credits=keyed[OTHER_KEY]))
+    return UsageSeries(account_id=account.id, start=start, end=end, granularity=granularity,
+                       group_by=group_by, points=points, folded=max(0, len(totals) - top))
