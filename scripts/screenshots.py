@@ -18,6 +18,7 @@ from pathlib import Path
 from creditdesk.backends import MemoryBackend
 from creditdesk.demo import build_demo
 from creditdesk.tui import CreditDeskApp
+from creditdesk.tui.pilot import settle
 
 NOW = datetime(2026, 11, 15, tzinfo=UTC)
 SEED = 7
@@ -28,17 +29,6 @@ SCREEN_KEYS = {"overview": "o", "usage": "u", "members": "m", "invoices": "i",
 # screen: the admin's owner-only settings and invoices, the member's own-usage overview.
 SHOTS = (*((screen, "owner") for screen in SCREEN_KEYS),
          ("settings", "admin"), ("invoices", "admin"), ("overview", "member"))
-
-
-async def settle(pilot) -> None:
-    """Until no backend call (worker) is running and the screen has repainted."""
-    app = pilot.app
-    for _ in range(20):
-        await pilot.pause()
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        if not any(worker.is_running for worker in app.workers):
-            return
 
 
 async def shoot(screen: str, role: str, size: tuple[int, int]) -> str:

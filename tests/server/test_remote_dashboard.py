@@ -7,13 +7,8 @@ from datetime import UTC, datetime
 from creditdesk.backends.remote import RemoteBackend
 from creditdesk.demo import build_demo
 from creditdesk.tui import CreditDeskApp
+from creditdesk.tui.pilot import settle
 from tests.support.live_server import LiveServer
-
-
-async def settle(pilot) -> None:
-    for _ in range(5):
-        await pilot.pause()
-        await pilot.app.workers.wait_for_complete()
 
 
 def screen_text(app) -> str:

@@ -4,19 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from creditdesk.tui.pilot import settle  # noqa: F401  (re-exported for the tests)
+
 NOW = datetime(2026, 11, 15, tzinfo=UTC)
 SIZE = (80, 24)
-
-
-async def settle(pilot) -> None:
-    """Wait until the backend calls started so far (workers) and the repaints are done."""
-    app = pilot.app
-    for _ in range(20):
-        await pilot.pause()
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        if not any(w.is_running for w in app.workers):
-            return
 
 
 def text_of(widget) -> str:

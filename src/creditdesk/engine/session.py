@@ -18,7 +18,8 @@ from . import history, spending
 from .accounts import Account, Membership
 from .core import CREDIT_PACKS
 from .ledger import (ACTOR, AT, BASE, D_BASE, D_PURCHASED, D_ROLLOVER, KIND, KIND_CODE,
-                     MEMBER_USED, PAUSED, PERIOD_USED, PURCHASED, REF, ROLLOVER, STRIDE)
+                     MEMBER_USED, PAUSED, PERIOD_USED, PURCHASED, REF, ROLLOVER, STRIDE,
+                     from_micros)
 
 if TYPE_CHECKING:
     from .core import BillingEngine
@@ -151,7 +152,7 @@ class BillingSession:
                         or names[values[REF]] != campaign
                         or names[values[ACTOR]] != self.user_id):
                     raise self._conflict(key)
-                return self._receipt(account, member, row, live=False)
+                return self._replayed_receipt(account, member, row)
             row, recharged = spending.debit(engine, account, member, credits, campaign, key,
                                             now)
             rows = account.ledger.rows
@@ -163,8 +164,8 @@ class BillingSession:
                 from_purchased=-rows[at + D_PURCHASED], recharged=recharged,
                 member_used_this_period=member.used, balance=balance)
 
-    def _receipt(self, account: Account, member: Membership, row: int,
-                 live: bool) -> UsageReceipt:
+    def _replayed_receipt(self, account: Account, member: Membership,
+                          row: int) -> UsageReceipt:
         """The first answer to a debit, rebuilt from its ledger row for a replay."""
         engine = self.engine
         ledger = account.ledger
@@ -298,7 +299,6 @@ class BillingSession:
 
 def _period_of(account: Account, at_us: int) -> tuple[datetime, datetime]:
     """The credit period that held the instant `at_us` (for replayed receipts)."""
-    from .ledger import from_micros
     index = rules.period_index_at(account.anchor, from_micros(at_us))
     return (rules.period_start(account.anchor, index),
             rules.period_start(account.anchor, index + 1))

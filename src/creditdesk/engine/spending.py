@@ -26,11 +26,10 @@ def debit(engine: BillingEngine, account: Account, member: Membership, credits: 
     pause the org), then auto-recharge for what the debit would leave, then the split.
     This is the hot path: it computes each value once and touches no pydantic model.
     """
-    limit = member.limit
-    if limit is not None and member.used + credits > limit:
+    if rules.exceeds_limit(member.used, credits, member.limit):
         raise MemberLimitReached(
             f"member limit reached: {member.user_id} has used {format_credits(member.used)} "
-            f"of a {format_credits(limit)} limit this period; this debit needs "
+            f"of a {format_credits(member.limit)} limit this period; this debit needs "
             f"{format_credits(credits)}")
     at_us = to_micros(now)
     recharged = 0
