@@ -18,13 +18,16 @@ from pathlib import Path
 from creditdesk.backends import MemoryBackend
 from creditdesk.demo import build_demo
 from creditdesk.tui import CreditDeskApp
-from creditdesk.tui.pilot import settle
+
+# The Pilot helpers live with the tests (they are not shipped): import them from the checkout.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.support.pilot import settle  # noqa: E402
 
 NOW = datetime(2026, 11, 15, tzinfo=UTC)
 SEED = 7
 TITLE = "CreditDesk"
 SCREEN_KEYS = {"overview": "o", "usage": "u", "members": "m", "invoices": "i",
-               "settings": "s"}
+               "settings": "s", "activity": "v"}
 # (screen, role): every screen as its owner sees it, plus where other roles see another
 # screen: the admin's owner-only settings and invoices, the member's own-usage overview.
 SHOTS = (*((screen, "owner") for screen in SCREEN_KEYS),

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from creditdesk.models import Plan
+from tests.support.postgres import postgres_cluster, postgres_url  # noqa: F401 - fixtures
 
 # print_blob: a failure found in CI prints the line that replays it exactly on a laptop.
 settings.register_profile("ci", max_examples=60, stateful_step_count=40, deadline=None,
@@ -58,7 +59,15 @@ class BillingWorld:
 
 
 @pytest.fixture
-def make_world():
+def store_factory():
+    """Makes the store each world keeps its books in: memory here; tests/engine and
+    tests/contract override it to run on every store (tests/store/stores.py)."""
+    from creditdesk.store import MemoryStore
+    return MemoryStore
+
+
+@pytest.fixture
+def make_world(store_factory):
     """Build a fresh world; the org (and each personal account) starts its plan at `start`."""
     from creditdesk.engine import BillingEngine, ManualClock, TestPaymentGateway
 
@@ -66,7 +75,7 @@ def make_world():
               personal_plan: str = "starter") -> BillingWorld:
         clock = ManualClock(start)
         payments = TestPaymentGateway()
-        engine = BillingEngine(clock=clock, payments=payments)
+        engine = BillingEngine(clock=clock, payments=payments, store=store_factory())
         for plan in PLANS.values():
             engine.add_plan(plan)
         world = BillingWorld(engine=engine, clock=clock, payments=payments)

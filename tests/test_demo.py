@@ -290,3 +290,56 @@ def test_bad_arguments_are_refused_naming_the_field(kwargs, field):
         build_demo(**args)
     assert refused.value.field == field
     assert field in refused.value.message
+
+
+def test_a_build_reports_members_then_each_month():
+    seen = []
+    build_demo(now=NOW, seed=7, members=40, months=3,
+               progress=lambda stage, done, total: seen.append((stage, done, total)))
+    assert seen[0] == ("members", 40, 40)
+    assert [entry for entry in seen if entry[0] == "months"] == [
+        ("months", k, 4) for k in range(1, 5)]
+
+
+def test_the_cli_progress_line_names_members_and_months():
+    import io
+
+    from creditdesk.cli.demo import BuildProgress
+
+    out = io.StringIO()
+    progress = BuildProgress(10_000, 12, stream=out)
+    progress("members", 10_000, 10_000)
+    progress("months", 13, 13)
+    text = out.getvalue()
+    assert "10,000 members ready" in text and "month 13 of 13" in text
+    assert text.endswith("\n")  # the last line is left for the dashboard to replace
+
+
+def test_version_and_the_demo_commands_own_usage(capsys):
+    from creditdesk.cli import main
+
+    with pytest.raises(SystemExit) as version:
+        main(["--version"])
+    assert version.value.code == 0 and capsys.readouterr().out.startswith("creditdesk ")
+    with pytest.raises(SystemExit) as bogus:
+        main(["demo", "--bogus"])
+    err = capsys.readouterr().err
+    assert bogus.value.code == 2
+    assert "usage: creditdesk demo" in err and "--bogus" in err
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    assert "made-up organization" in capsys.readouterr().out
+
+
+def test_admin_decline_prints_words_not_json(capsys):
+    import argparse
+
+    from creditdesk.cli.admin import _report
+
+    _report(argparse.Namespace(admin_command="decline", account="acme", off=False),
+            {"account_id": "acme", "decline": True})
+    _report(argparse.Namespace(admin_command="decline", account="acme", off=True),
+            {"account_id": "acme", "decline": False})
+    out = capsys.readouterr().out
+    assert "declines every payment of acme" in out and "approves the payments of acme" in out
+    assert "{" not in out

@@ -1,7 +1,9 @@
 """Where the dashboard connects: a tiny TOML settings file, the environment, and the keyring.
 
 The settings file (platformdirs' user config dir, `config.toml`; `$CREDITDESK_CONFIG`
-points elsewhere) holds only the server URL and the default context. The token lives in
+points elsewhere) holds the server URL, the default context, the dashboard's theme (the
+last one picked) and a `[keys]` table that remaps the dashboard's keys by binding id
+(`"app.quit" = "ctrl+q"`; the ids are listed by `?` in the dashboard). The token lives in
 the system keyring (service "creditdesk", username = the URL) and is never written to the
 file. `CREDITDESK_URL` and `CREDITDESK_TOKEN` override both, for machines without a keyring
 (CI, containers, SSH sessions).
@@ -11,15 +13,20 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 KEYRING_SERVICE = "creditdesk"
 CONFIG_ENV = "CREDITDESK_CONFIG"
 URL_ENV = "CREDITDESK_URL"
 TOKEN_ENV = "CREDITDESK_TOKEN"
-KEYS = ("url", "context")
+KEYS = ("url", "context", "theme", "keys")
+# A binding id is dotted snake_case ("app.quit", "usage.export"); keys are Textual key
+# names, comma-separated for several ("ctrl+q,f10").
+BINDING_ID = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
+KEY_NAMES = re.compile(r"[a-z0-9_+]+(,[a-z0-9_+]+)*")
 
 
 class ConfigError(Exception):
@@ -34,6 +41,8 @@ class NoKeyring(ConfigError):
 class Settings:
     url: str | None = None
     context: str | None = None
+    theme: str | None = None
+    keys: dict[str, str] = field(default_factory=dict)  # binding id -> keys
 
 
 @dataclass(frozen=True)
@@ -80,7 +89,26 @@ def load_settings(path: Path | None = None) -> Settings:
     if context is not None and (not isinstance(context, str) or not context.strip()):
         raise ConfigError(f"{path}: key 'context' must be an account id (text), "
                           f"got {context!r}")
-    return Settings(url=url, context=context)
+    theme = data.get("theme")
+    if theme is not None and (not isinstance(theme, str) or not theme.strip()):
+        raise ConfigError(f"{path}: key 'theme' must be a theme name (text), got {theme!r}")
+    return Settings(url=url, context=context, theme=theme,
+                    keys=_check_keys(data.get("keys", {}), path))
+
+
+def _check_keys(table: object, path: Path) -> dict[str, str]:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: 'keys' must be a table of binding id = \"keys\"")
+    keys = {}
+    for binding_id, value in table.items():
+        if not BINDING_ID.fullmatch(binding_id):
+            raise ConfigError(f"{path}: [keys] {binding_id!r} is not a binding id (like "
+                              f"\"app.quit\"; press ? in the dashboard to see them)")
+        if not isinstance(value, str) or not KEY_NAMES.fullmatch(value.replace(" ", "")):
+            raise ConfigError(f"{path}: [keys] {binding_id} must be key names such as "
+                              f"\"ctrl+q\" or \"f2,x\", got {value!r}")
+        keys[binding_id] = value.replace(" ", "")
+    return keys
 
 
 def save_settings(settings: Settings, path: Path | None = None) -> Path:
@@ -88,7 +116,11 @@ def save_settings(settings: Settings, path: Path | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     # JSON string escapes are valid TOML basic strings, so json.dumps quotes safely.
     lines = [f"{key} = {json.dumps(value)}" for key, value in
-             (("url", settings.url), ("context", settings.context)) if value is not None]
+             (("url", settings.url), ("context", settings.context),
+              ("theme", settings.theme)) if value is not None]
+    if settings.keys:  # a table comes after the plain keys in TOML
+        lines += ["", "[keys]", *(f"{json.dumps(binding_id)} = {json.dumps(keys)}"
+                                  for binding_id, keys in settings.keys.items())]
     path.write_text("# creditdesk settings (the token is in the keyring, not here)\n"
                     + "\n".join(lines) + "\n", encoding="utf-8")
     return path
@@ -128,6 +160,13 @@ def delete_token(url: str) -> bool:
     except PasswordDeleteError:
         return False
     return True
+
+
+def remember_theme(theme: str, path: Path | None = None) -> None:
+    """Write the theme the person picked into the settings file, keeping the rest."""
+    settings = load_settings(path)
+    if settings.theme != theme:
+        save_settings(replace(settings, theme=theme), path)
 
 
 def connection(environ: dict | None = None) -> Connection:

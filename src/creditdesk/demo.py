@@ -137,12 +137,16 @@ class DemoPerson:
         return self.campaigns[bisect.bisect_right(weights, rng.random() * weights[-1])]
 
 
-def build_demo(now: datetime, seed: int = 7, members: int = 24, months: int = 6) -> DemoWorld:
+def build_demo(now: datetime, seed: int = 7, members: int = 24, months: int = 6, *,
+               progress: Callable[[str, int, int], None] | None = None) -> DemoWorld:
     """Build the demo world: the same `now` and `seed` always give the same world.
 
     `members` people in the org "acme" (at least five: each fixed person plays a part) and
     `months` full credit periods of history before the current one, all recorded through the
     engine's public API at past instants with a ManualClock stepped forward.
+    `progress(stage, done, total)` is told how far the build is: ("members", n, members)
+    once the org is staffed, then ("months", k, months + 1) as each period's history is
+    written (the current one included), so a big build can show that it is moving.
     """
     now, seed, members, months = _check_args(now, seed, members, months)
     # A build allocates much and frees nothing; pausing the cycle collector meanwhile saves
@@ -150,7 +154,7 @@ def build_demo(now: datetime, seed: int = 7, members: int = 24, months: int = 6)
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _Builder(now, seed, members, months).build()
+        return _Builder(now, seed, members, months, progress).build()
     finally:
         if collecting:
             gc.enable()
@@ -217,7 +221,9 @@ def _catalogue(members: int) -> tuple[list[Plan], str, str]:
 class _Builder:
     """Writes the world's history in time order; one instance builds one world."""
 
-    def __init__(self, now: datetime, seed: int, members: int, months: int) -> None:
+    def __init__(self, now: datetime, seed: int, members: int, months: int,
+                 progress: Callable[[str, int, int], None] | None = None) -> None:
+        self.progress = progress or (lambda stage, done, total: None)
         self.now = now
         self.rng = random.Random(seed)
         self.seed = seed
@@ -431,6 +437,7 @@ class _Builder:
 
     def build(self) -> DemoWorld:
         self.set_up()
+        self.progress("members", self.member_count, self.member_count)
         rng = self.rng
         self.rates = {False: self.daily_rates(False), True: self.daily_rates(True)}
         shape = [RAMP[i] if i < len(RAMP) else BUSY_LOAD for i in range(self.months + 1)]
@@ -444,7 +451,11 @@ class _Builder:
         refused = (MemberLimitReached, InsufficientCredits)
         cutoff = self.now - timedelta(hours=4)
         day = start.replace(hour=0)
+        boundaries, period = self.boundaries, 0
         while day < cutoff:
+            if period + 1 < len(boundaries) and day >= boundaries[period + 1]:
+                period += 1
+                self.progress("months", period, self.months + 1)
             for second, who, size, campaign in self.day_events(day):
                 instant = day + timedelta(seconds=second)
                 if instant <= start or instant >= cutoff:
@@ -466,6 +477,7 @@ class _Builder:
             self.at(instant)
             act()
         self.at(self.now)
+        self.progress("months", self.months + 1, self.months + 1)
         return self.world()
 
     def world(self) -> DemoWorld:

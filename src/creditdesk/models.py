@@ -20,6 +20,8 @@ GroupBy = Literal["source", "member", "campaign"]
 InvoiceKind = Literal["subscription", "purchase", "recharge"]
 InvoiceStatus = Literal["paid", "failed"]
 SubscriptionStatus = Literal["active", "past_due"]
+AlertKind = Literal["balance_below", "member_usage", "recharge_failed", "payment_failed",
+                    "autopilot_paused", "member_limit_reached"]
 
 # Anything bigger than this is a typo or an attack, never a real amount (billing-rules.md).
 MAX_CREDITS = 10**12
@@ -137,6 +139,9 @@ class Invoice(_Model):
     status: InvoiceStatus
     description: str
     payment_method: str
+    # When it was paid: `created_at` for an invoice paid when issued, the moment of the
+    # owner's pay_invoice for a failed one paid later, None while it is failed.
+    paid_at: datetime | None = None
 
 
 class AutoRecharge(_Model):
@@ -161,3 +166,26 @@ class LedgerEntry(_Model):
     balance_after: int
     ref: str | None
     idempotency_key: str | None = None
+
+
+# Alerts (billing-rules.md, "Alerts"): what an owner asks to be told, and what was told.
+MAX_BALANCE_THRESHOLDS = 5
+MAX_USAGE_SHARES = 3
+
+
+class AlertSettings(_Model):
+    # Kept sorted and without duplicates; alerting.check_alert_settings validates input.
+    balance_below: list[int] = Field(max_length=MAX_BALANCE_THRESHOLDS)
+    member_usage_percent: list[int] = Field(max_length=MAX_USAGE_SHARES)
+
+
+class Alert(_Model):
+    id: int
+    at: datetime
+    kind: AlertKind
+    user_id: str | None
+    # X for balance_below, P for member_usage, None for the built-in kinds.
+    threshold: int | None
+    balance_after: int
+    # For people, and free of any amount of money: admins see alerts, invoices are for owners.
+    message: str

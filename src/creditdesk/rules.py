@@ -205,8 +205,16 @@ def recharge_need(balance_after: int, threshold: int, amount: int) -> int:
     return -(-short // amount)
 
 
+# One purchase buys at most this many recharge amounts, so one request can never spend more
+# than ten times what the owner chose (with no monthly cap, nothing else would bound it).
+MAX_RECHARGE_PACKS = 10
+
+
 def recharge_allowed(packs: int, amount: int, cap_cents: int | None, spent_cents: int) -> int:
-    """Of `packs` wanted, how many keep this period's recharge spend at or under the cap."""
+    """Of `packs` wanted, how many keep this period's recharge spend at or under the cap;
+    none when more than MAX_RECHARGE_PACKS are wanted (counted before the cap)."""
+    if packs > MAX_RECHARGE_PACKS:
+        return 0
     if cap_cents is None:
         return packs
     price = amount // 2

@@ -8,6 +8,7 @@ import contextlib
 import pytest
 
 from creditdesk.backends import MemoryBackend
+from tests.store.stores import store_factory  # noqa: F401  (every store under each backend)
 
 
 @pytest.fixture(params=["memory", "remote"])

@@ -182,6 +182,35 @@ async def test_ledger_pages(world, backend_for):
     assert (first[0].kind, first[0].base, first[0].idempotency_key) == ("usage", -14, "k4")
 
 
+async def test_ledger_filters_keep_only_what_was_asked(world, backend_for):
+    cat = backend_for("cat")
+    for n in range(4):
+        await cat.record_usage("acme", 10 + n, campaign="red" if n % 2 else "blue",
+                               idempotency_key=f"f{n}")
+    bought = await backend_for("ann").purchase_credits("acme", 400, idempotency_key="f-buy")
+    bob = backend_for("bob")
+    everything = await bob.ledger("acme")
+    by_hand = {
+        "kind": [e for e in everything if e.kind == "usage"],
+        "user_id": [e for e in everything if e.actor == "cat"],
+        "campaign": [e for e in everything if e.kind == "usage" and e.ref == "red"],
+        "invoice_id": [e for e in everything if e.ref == bought.id],
+    }
+    asked = {"kind": "usage", "user_id": "cat", "campaign": "red", "invoice_id": bought.id}
+    for name, value in asked.items():
+        assert await bob.ledger("acme", **{name: value}) == by_hand[name], name
+        assert by_hand[name], name
+    assert [e.ref for e in by_hand["campaign"]] == ["red", "red"]
+    # Filters combine, page with `before`, and an unknown name matches nothing.
+    first = await bob.ledger("acme", kind="usage", user_id="cat", limit=1)
+    rest = await bob.ledger("acme", kind="usage", user_id="cat", before=first[0].id)
+    assert first + rest == [e for e in by_hand["kind"] if e.actor == "cat"]
+    assert await bob.ledger("acme", campaign="never-used") == []
+    with pytest.raises(InvalidRequest) as refused:
+        await bob.ledger("acme", kind="refund")
+    assert refused.value.field == "kind"
+
+
 async def test_portal_url(world, backend_for):
     url = await backend_for("ann").portal_url("acme")
     assert url == world.session("ann").portal_url("acme")

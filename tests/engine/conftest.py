@@ -29,3 +29,7 @@ def stocked(world, keys):
     assert (balance.base, balance.rollover, balance.purchased) == (1_000, 500, 400)
     return world
 
+
+
+# Every engine test runs on each store: the rules are the same code over both.
+from tests.store.stores import store_factory  # noqa: F401

@@ -49,7 +49,8 @@ BAD = [
     *(("usage_history", "end", v) for v in [NAIVE, "2026-02-01T00:00:00+00:00", None]),
     *(("usage_history", "granularity", v) for v in ["year", "Day", None, 1]),
     *(("usage_history", "group_by", v) for v in ["bucket", None, 1]),
-    *(("ledger", "limit", v) for v in ["10", 10.0, True, None, 0, -1, 10**13]),
+    # (a limit above the page cap is cut to it, not refused: see test_ledger.py)
+    *(("ledger", "limit", v) for v in ["10", 10.0, True, None, 0, -1]),
     *(("ledger", "before", v) for v in ["5", 5.0, True, 0, -1]),
     *(("change_plan", "plan_id", v) for v in [None, 5, "", "nope"]),
 ]

@@ -153,7 +153,6 @@ class BillingMachine(RuleBasedStateMachine):
         if account.id in self.declining:
             account.failed_invoices += 1
             return False
-        account.past_due = False
         return True
 
     def _start_period(self, account: ModelAccount) -> None:
@@ -165,6 +164,8 @@ class BillingMachine(RuleBasedStateMachine):
         step = 12 if plan.annual else 1
         if (account.index - account.billing_start) % step == 0:
             account.past_due = not self._pay(account)
+        elif not plan.price_cents:
+            account.past_due = False     # a period on a free plan counts as paid
         account.base = plan.base
         account.paused = account.total == 0
 
@@ -255,7 +256,10 @@ class BillingMachine(RuleBasedStateMachine):
             short = account.threshold - (account.total - credits)
             packs = (short + account.amount - 1) // account.amount
             price = account.amount // 2
-            if account.cap_cents is not None:
+            if packs > 10:
+                packs = 0           # one purchase buys at most 10 recharge amounts
+                event("debit: need beyond the recharge bound")
+            elif account.cap_cents is not None:
                 packs = max(0, min(packs, (account.cap_cents - account.spent_cents) // price))
             if packs:
                 if self._pay(account):

@@ -37,6 +37,7 @@ class ServedProcess:
         self.operator_token = secrets.token_urlsafe(24)
         self.token_file = self.workdir / "operator-token"
         self.token_file.write_text(self.operator_token)
+        self.token_file.chmod(0o600)    # the server refuses a token file others can read
         self.extra_env = env or {}
         self.startup_timeout = startup_timeout
         self.process: subprocess.Popen | None = None

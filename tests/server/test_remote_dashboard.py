@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from creditdesk.backends.remote import RemoteBackend
 from creditdesk.demo import build_demo
 from creditdesk.tui import CreditDeskApp
-from creditdesk.tui.pilot import settle
+from tests.support.pilot import settle
 from tests.support.live_server import LiveServer
 
 
@@ -29,6 +29,6 @@ async def test_the_dashboard_runs_remotely_and_says_when_the_server_is_gone():
             await pilot.press("m")
             await settle(pilot)
             assert app.is_running
-            assert "unavailable" in screen_text(app)
+            assert "Cannot reach the billing server" in screen_text(app)
     finally:
         server.__exit__(None, None, None)

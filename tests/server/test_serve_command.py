@@ -54,6 +54,7 @@ class Serve:
 def token_file(tmp_path):
     path = tmp_path / "operator-token"
     path.write_text(OPERATOR + "\n")
+    path.chmod(0o600)       # the server refuses a token file others can read
     return path
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from .pilot_helpers import NOW
+from .pilot_helpers import NOW, record_toasts
 
 
 @pytest.fixture
@@ -30,6 +30,7 @@ def make_app(demo_world):
                 "member": demo_world.member}.get(role, role)
         options.setdefault("clock", demo_world.clock)
         options.setdefault("cursor_blink", False)
-        return CreditDeskApp(backend=MemoryBackend(demo_world.engine, user), **options)
+        return record_toasts(CreditDeskApp(backend=MemoryBackend(demo_world.engine, user),
+                                           **options))
 
     return build

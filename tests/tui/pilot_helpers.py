@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from creditdesk.tui.pilot import settle  # noqa: F401  (re-exported for the tests)
+from tests.support.pilot import record_toasts, settle, toasts  # noqa: F401  (re-exported for the tests)
 
 NOW = datetime(2026, 11, 15, tzinfo=UTC)
 SIZE = (80, 24)
@@ -24,8 +24,3 @@ def screen_text(app) -> str:
 
     return "\n".join(text_of(w) for w in app.screen.query(Static)
                      if w.display and isinstance(w, Static | Label))
-
-
-def toasts(app) -> list[str]:
-    """Messages of the notifications (toasts) the app is showing."""
-    return [note.message for note in app._notifications]

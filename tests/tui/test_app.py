@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from creditdesk.backends import MemoryBackend
-from creditdesk.errors import PermissionDenied
+from creditdesk.errors import PermissionDenied, Unauthenticated, Unavailable
 from creditdesk.money import format_credits_dollars
 from creditdesk.rules import REQUIRED_ROLE
 from creditdesk.tui import CreditDeskApp, DemoControls
@@ -32,7 +32,7 @@ def test_permission_mirror_matches_the_rules() -> None:
 
 def test_modes_are_the_five_screens() -> None:
     assert list(CreditDeskApp.MODES) == ["overview", "usage", "members", "invoices",
-                                         "settings"]
+                                         "settings", "activity"]
 
 
 async def test_opens_on_overview_in_the_first_org_context(make_app, demo_world) -> None:
@@ -212,13 +212,15 @@ async def test_first_paint_does_not_wait_for_the_backend(demo_world) -> None:
 
 
 class FailingBackend(MemoryBackend):
-    """Refuses balance() until told to recover, like a flaky server."""
+    """Refuses balance() until told to recover, like a flaky server (RemoteBackend raises
+    Unavailable once its retries are spent)."""
 
     failing = True
 
     async def balance(self, account_id: str):
         if self.failing:
-            raise ConnectionRefusedError("connection refused")
+            raise Unavailable("the billing server at http://127.0.0.1:9 is unavailable "
+                              "(ConnectError: connection refused); tried 4 times")
         return await super().balance(account_id)
 
 

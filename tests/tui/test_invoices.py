@@ -5,17 +5,27 @@ from __future__ import annotations
 import csv
 import io
 import os
+from datetime import UTC
 from decimal import Decimal
 
 import pytest
 from textual.widgets import Button, DataTable, Input
 
 from creditdesk.money import format_cents
-from creditdesk.tui.screens.invoices import (CSV_COLUMNS, ExportForm, ExportPathError,
-                                             InvoiceDetail, InvoicesScreen, check_export_path,
-                                             default_export_path, invoices_csv)
+from creditdesk.tui.screens.invoices import (
+    CSV_COLUMNS,
+    InvoiceDetail,
+    InvoicesScreen,
+    invoices_csv,
+)
+from creditdesk.tui.widgets.export_form import (
+    ExportForm,
+    ExportPathError,
+    check_export_path,
+    default_export_path,
+)
 
-from .pilot_helpers import SIZE, screen_text, settle, toasts
+from .pilot_helpers import SIZE, screen_text, settle, text_of, toasts
 
 
 def backend_invoices(world):
@@ -44,11 +54,13 @@ def test_csv_is_plain_and_machine_readable(demo_world) -> None:
     for row, invoice in zip(rows, invoices, strict=True):
         assert row["amount_usd"] == f"{Decimal(invoice.amount_cents) / 100:.2f}"
         assert "$" not in row["amount_usd"] and "," not in row["credits"]
+        assert len(row["amount_usd"].split(".")[1]) == 2
 
 
 def test_default_path_is_a_safe_file_name() -> None:
-    assert default_export_path("acme") == "~/creditdesk-invoices-acme.csv"
-    assert default_export_path("personal:ann") == "~/creditdesk-invoices-personal-ann.csv"
+    assert default_export_path("invoices", "acme") == "~/creditdesk-invoices-acme.csv"
+    assert default_export_path("ledger", "personal:ann") == \
+        "~/creditdesk-ledger-personal-ann.csv"
 
 
 def test_export_path_refuses_folders_and_missing_folders(tmp_path) -> None:
@@ -131,10 +143,12 @@ async def test_export_writes_the_backends_invoices(make_app, demo_world, tmp_pat
         invoices = backend_invoices(demo_world)
         assert any(str(target) in message and f"{len(invoices)} invoices" in message
                    for message in toasts(app))
-    rows = list(csv.DictReader(target.open(encoding="utf-8", newline="")))
-    assert [(r["number"], r["date"], r["kind"], int(r["credits"]), Decimal(r["amount_usd"]),
+    assert target.read_bytes().startswith(b"\xef\xbb\xbf")  # spreadsheets then read UTF-8
+    rows = list(csv.DictReader(target.open(encoding="utf-8-sig", newline="")))
+    assert [(r["number"], r["date"], r["kind"], r["credits"], Decimal(r["amount_usd"]),
              r["status"], r["description"], r["payment_method"]) for r in rows] == [
-        (i.number, i.created_at.isoformat(), i.kind, i.credits,
+        (i.number, i.created_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), i.kind,
+         "" if i.kind == "subscription" else str(i.credits),  # the screen's "—"
          Decimal(i.amount_cents) / 100, i.status, i.description, i.payment_method)
         for i in invoices]
 
@@ -174,3 +188,35 @@ async def test_admin_is_told_invoices_are_for_owners(make_app) -> None:
         await pilot.press("e")
         await settle(pilot)
         assert app.screen is screen  # no export form for an admin
+
+
+# --- issue 10, section 3 ---------------------------------------------------------------
+@pytest.mark.parametrize("width", [80, 100])
+async def test_descriptions_fit_without_sideways_scrolling(make_app, demo_world,
+                                                           width) -> None:
+    app = make_app("owner")
+    async with app.run_test(size=(width, 30)) as pilot:
+        screen = await open_invoices(pilot)
+        grid = screen.query_one("#table", DataTable)
+        assert grid.max_scroll_x == 0  # no horizontal scrollbar, nothing off to the side
+        longest = max(backend_invoices(demo_world), key=lambda i: len(i.description))
+        grid.move_cursor(row=screen.shown.index(longest))
+        await pilot.pause()
+        # In full beside the table (and wrapped in its column where there is room).
+        assert longest.description in text_of(screen.query_one("#selected"))
+
+
+async def test_search_keeps_the_matching_invoices(make_app, demo_world) -> None:
+    app = make_app("owner")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_invoices(pilot)
+        everything = backend_invoices(demo_world)
+        await pilot.press("slash", *"failed")
+        await settle(pilot)
+        failed = [i for i in everything if i.status == "failed"]
+        assert [i.id for i in screen.shown] == [i.id for i in failed]
+        assert screen.query_one("#table", DataTable).row_count == len(failed)
+        assert f"{len(failed)} of {len(everything)} match" in text_of(
+            screen.query_one("#selected"))
+        await pilot.press("escape")
+        assert app.focused is screen.query_one("#table")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from creditdesk.models import MemberUsage
 from creditdesk.money import format_credits
+from creditdesk.tui.form_checks import parse_limit
 from creditdesk.tui.screens.members import LimitForm
 from creditdesk.tui.widgets.member_table import MemberTable, closeness_cell
 from creditdesk.tui.widgets.member_view import MemberView
@@ -78,7 +81,7 @@ async def test_keyboard_sort_filter_and_cursor(make_app, demo_world) -> None:
         assert names == sorted(names)
         header = "".join(segment.text for segment in table.render_line(0))
         assert "▲Name" in header and "Used" in header
-        await pilot.press("3")
+        await pilot.press("4")  # 1 name, 2 id, 3 role, 4 used
         used = [m.used_this_period for m in table.view.rows]
         assert used == sorted(used, reverse=True)
         await pilot.press("down", "down")
@@ -215,3 +218,97 @@ async def test_clicking_a_column_title_sorts_by_it(make_app) -> None:
         await pilot.click(MemberTable, offset=(5, 3))  # a row: moves the cursor, no sort
         await settle(pilot)
         assert table.view.sort_key == "role" and table.cursor == 2
+
+
+# --- issue 10, section 3 ---------------------------------------------------------------
+async def test_a_new_sort_starts_at_the_top(make_app) -> None:
+    app = make_app("owner")
+    async with app.run_test(size=SIZE) as pilot:
+        screen, table = await open_members(app, pilot)
+        await pilot.press(*["down"] * 20)
+        assert table.cursor == 20 and table.scroll_y > 0
+        await pilot.press("1")
+        await settle(pilot)
+        assert table.cursor == 0 and table.scroll_y == 0
+        assert table.current == table.view.rows[0]
+
+
+async def test_an_id_column_tells_same_names_apart(make_app) -> None:
+    app = make_app("owner")
+    async with app.run_test(size=SIZE) as pilot:
+        screen, table = await open_members(app, pilot)
+        header = "".join(segment.text for segment in table.render_line(0))
+        assert "2Id" in header
+        row = "".join(segment.text for segment in table.render_line(1))
+        assert table.view.rows[0].user_id in row
+        assert table.view.rows[0].user_id in text_of(screen.query_one("#selected"))
+
+
+async def test_the_filter_counts_its_matches(make_app) -> None:
+    app = make_app("owner")
+    async with app.run_test(size=SIZE) as pilot:
+        screen, table = await open_members(app, pilot)
+        await pilot.press("slash", *"owner")
+        await settle(pilot)
+        matched = len(table.view.rows)
+        assert f"{matched:,} of 24 members match" in text_of(screen.query_one("#selected"))
+
+
+async def test_a_personal_account_speaks_of_you(make_app, demo_world) -> None:
+    app = make_app("owner")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        personal = next(c for c in app.identity.contexts if c.kind == "personal")
+        await app.run_action(f"switch_context({personal.account_id!r})")
+        screen, table = await open_members(app, pilot)
+        assert not table.display and not screen.query_one("#edit-gate").display
+        text = text_of(screen.query_one("#personal"))
+        assert "your personal account" in text and "members" not in text
+        await pilot.press("i")
+        await settle(pilot)
+        assert "1 invoices" not in text_of(app.screen.query_one("#summary"))
+
+
+@pytest.mark.parametrize("typed, limit", [("none", None), ("", None), ("No limit", None),
+                                          ("1,000", 1_000), ("0", 0)])
+def test_a_limit_accepts_what_the_table_shows(typed, limit) -> None:
+    assert parse_limit(typed) == limit
+
+
+async def test_cursor_moves_redraw_two_lines_not_the_table(make_app) -> None:
+    """watch_cursor asks for the old and the new row only (refresh_line, header first)."""
+    app = make_app("owner")
+    async with app.run_test(size=SIZE) as pilot:
+        screen, table = await open_members(app, pilot)
+        lines, whole = [], []
+        table.refresh_line = lines.append
+        table.refresh = lambda *args, **kwargs: whole.append(args)
+        await pilot.press("down")
+        await pilot.pause()
+        assert sorted(lines) == [1, 2] and whole == []
+
+
+async def test_export_writes_the_members_shown(make_app, tmp_path) -> None:
+    import csv
+
+    from textual.widgets import Input
+
+    from creditdesk.tui.widgets.export_form import ExportForm
+
+    app = make_app("admin")
+    target = tmp_path / "members.csv"
+    async with app.run_test(size=SIZE) as pilot:
+        screen, table = await open_members(app, pilot)
+        await pilot.press("x")
+        await settle(pilot)
+        assert isinstance(app.screen, ExportForm)
+        app.screen.query_one("#path", Input).value = str(target)
+        await pilot.pause()
+        await pilot.press("enter")
+        await settle(pilot)
+        shown = list(table.view.rows)
+    rows = list(csv.DictReader(target.read_text(encoding="utf-8-sig").splitlines()))
+    assert [r["user_id"] for r in rows] == [m.user_id for m in shown]
+    for row, person in zip(rows, shown):
+        assert row["limit"] == ("" if person.limit is None else str(person.limit))
+        assert int(row["used_this_period"]) == person.used_this_period

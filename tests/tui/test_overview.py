@@ -9,10 +9,10 @@ import pytest
 from creditdesk.errors import InsufficientCredits
 from creditdesk.models import Balance, Plan, Subscription
 from creditdesk.money import format_credits, format_credits_dollars
-from creditdesk.tui.forecast import forecast_period
+from creditdesk.tui.forecast import RecentUse, forecast_period, recent_use
 from creditdesk.tui.widgets.balance_bar import split_widths
 
-from .pilot_helpers import SIZE, settle, text_of
+from .pilot_helpers import SIZE, settle, text_of, toasts
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 END = datetime(2026, 12, 1, tzinfo=UTC)
@@ -212,3 +212,62 @@ async def test_failed_auto_recharge_is_shown_to_owners(make_app, demo_world) -> 
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert not app.screen.query_one("#recharge-failure").display
+
+
+# --- issue 10, section 3 ---------------------------------------------------------------
+async def test_paused_by_the_recharge_cap_says_so(make_app, demo_world) -> None:
+    owner = demo_world.engine.session(demo_world.owner)
+    # A $1.00 cap under a $5.00 recharge: auto-recharge is on, yet can never buy.
+    owner.configure_auto_recharge(demo_world.org_id, enabled=True, threshold=1_000,
+                                  amount=1_000, monthly_cap_cents=100)
+    total = owner.balance(demo_world.org_id).total
+    with pytest.raises(InsufficientCredits):
+        owner.record_usage(demo_world.org_id, total + 1, campaign="too-big",
+                           idempotency_key="cap-it")
+    app = make_app("owner")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        text = text_of(app.screen.query_one("#paused"))
+        assert "auto-recharge reached its $1.00 cap: raise it (a) or buy credits (b)" in text
+        assert ".." not in text and "enable auto-recharge" not in text
+
+
+async def test_admin_pressing_an_owner_key_is_told_why(make_app) -> None:
+    app = make_app("admin")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        for key in ("b", "a"):
+            await pilot.press(key)
+            await settle(pilot)
+        refusals = [m for m in toasts(app) if "Owner only: you are admin here" in m]
+        assert len(refusals) == 2
+        assert app.current_mode == "overview"
+
+
+def usage_entry(at, credits, kind="usage"):
+    from creditdesk.models import LedgerEntry
+
+    sign = -1 if kind == "usage" else 1
+    return LedgerEntry(id=1, account_id="acme", at=at, kind=kind, actor="eli",
+                       base=sign * credits, rollover=0, purchased=0, balance_after=0, ref=None)
+
+
+def test_recent_use_counts_usage_only_and_a_top_up_is_not_negative_burn() -> None:
+    now = START + timedelta(days=10)
+    entries = [usage_entry(now - timedelta(minutes=1), 600),
+               usage_entry(now - timedelta(minutes=2), 50_000, kind="recharge"),
+               usage_entry(now - timedelta(minutes=5), 300),
+               usage_entry(now - timedelta(hours=3), 9_999)]   # outside the hour
+    recent = recent_use(entries, now)
+    assert recent.credits == 900 and recent.seconds == 3_600
+
+
+def test_forecast_follows_live_spending_when_it_is_faster() -> None:
+    now = START + timedelta(days=10)
+    figures = balance(80_000, 30_000, 5_000, 20_000)     # 2,000 a day over the period
+    live = RecentUse(credits=1_700 * 60, seconds=60)       # 1,700 a second right now
+    forecast = forecast_period(figures, subscription(), now, live)
+    assert forecast.recent and round(forecast.per_day) == 1_700 * 86_400
+    assert forecast.runs_out_at < now + timedelta(minutes=2)
+    slow = forecast_period(figures, subscription(), now, RecentUse(10, 3_600))
+    assert not slow.recent and round(slow.per_day) == 2_000

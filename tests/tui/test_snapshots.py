@@ -12,7 +12,8 @@ import pytest
 
 from .pilot_helpers import settle
 
-SCREENS = {"overview": "o", "usage": "u", "members": "m", "invoices": "i", "settings": "s"}
+SCREENS = {"overview": "o", "usage": "u", "members": "m", "invoices": "i", "settings": "s",
+           "activity": "v"}
 ROLES = ("owner", "admin", "member")
 SIZES = {"80x24": (80, 24), "160x50": (160, 50)}
 

@@ -13,10 +13,22 @@ from hypothesis import strategies as st
 from textual.widgets import DataTable, Input, Select
 
 from creditdesk.models import UsagePoint, UsageSeries
-from creditdesk.tui.screens.usage import (FOLD_IN_THREAD_POINTS, CustomRangeForm, UsageScreen,
-                                          build_query, fold, parse_custom_range, range_bounds)
-from creditdesk.tui.widgets.usage_chart import (OTHER, UsageChart, bucket_starts, nice_step,
-                                                tabulate_usage)
+from creditdesk.tui.screens.usage import (
+    FOLD_IN_THREAD_POINTS,
+    CustomRangeForm,
+    UsageScreen,
+    build_query,
+    fold,
+    parse_custom_range,
+    range_bounds,
+)
+from creditdesk.tui.widgets.usage_chart import (
+    OTHER,
+    UsageChart,
+    bucket_starts,
+    nice_step,
+    tabulate_usage,
+)
 
 from .pilot_helpers import NOW, SIZE, screen_text, settle
 
@@ -439,3 +451,32 @@ async def test_the_member_split_asks_the_backend_for_the_top_keys_only(
         await settle(pilot)
     assert ("source", None) in asked
     assert any(group == "member" and top for group, top in asked)
+
+
+async def test_export_writes_the_table_under_the_chart(make_app, tmp_path) -> None:
+    import csv
+
+    from textual.widgets import Input
+
+    from creditdesk.tui.widgets.export_form import ExportForm
+
+    app = make_app("owner")
+    target = tmp_path / "usage.csv"
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("u")
+        await settle(pilot)
+        table = app.screen.usage_table
+        await pilot.press("e")
+        await settle(pilot)
+        assert isinstance(app.screen, ExportForm)
+        app.screen.query_one("#path", Input).value = str(target)
+        await pilot.pause()
+        await pilot.press("enter")
+        await settle(pilot)
+    raw = target.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(raw.decode("utf-8-sig").splitlines()))
+    assert rows[0] == ["day_start_utc", *table.labels, "total"]
+    assert rows[1][0] == f"{table.buckets[0]:%Y-%m-%d}T00:00:00Z"
+    assert [int(cell) for cell in rows[-1][1:]] == [*table.rows[-1], table.bucket_totals[-1]]

@@ -1,9 +1,19 @@
-"""MemoryBackend: the BillingBackend protocol over an in-process BillingEngine session."""
+"""MemoryBackend: the BillingBackend protocol over an in-process BillingEngine session.
+
+Engine calls are plain Python that can take tens of milliseconds on a big world (a month by
+member over 10,000 members), so each one runs in the engine's own thread and the event loop
+only awaits it: the dashboard keeps drawing and taking keys meanwhile.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import TYPE_CHECKING
+from functools import partial
+from typing import TYPE_CHECKING, TypeVar
 
 from ..models import (AutoRecharge, Balance, CreditPack, Identity, Invoice, LedgerEntry,
                       MemberUsage, Plan, Subscription, UsageReceipt, UsageSeries)
@@ -11,10 +21,33 @@ from ..models import (AutoRecharge, Balance, CreditPack, Identity, Invoice, Ledg
 if TYPE_CHECKING:
     from ..engine import BillingEngine
 
+T = TypeVar("T")
+
+# One thread for every in-process engine call. The engine is thread-safe (its lock), but
+# one thread keeps the calls in the order they were made: a debit and the balance read
+# right after it cannot overtake each other, and the engine lock is never contended.
+_ENGINE_THREAD: ThreadPoolExecutor | None = None
+_ENGINE_THREAD_LOCK = threading.Lock()
+
+
+def engine_thread() -> ThreadPoolExecutor:
+    """The executor that runs in-process engine calls (made on first use)."""
+    global _ENGINE_THREAD
+    with _ENGINE_THREAD_LOCK:
+        if _ENGINE_THREAD is None:
+            _ENGINE_THREAD = ThreadPoolExecutor(max_workers=1,
+                                                thread_name_prefix="creditdesk-engine")
+        return _ENGINE_THREAD
+
+
+async def off_loop(call: Callable[..., T], /, *args, **kwargs) -> T:
+    """Run `call(*args, **kwargs)` in the engine thread and await its result."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(engine_thread(), partial(call, *args, **kwargs))
+
 
 class MemoryBackend:
-    """Calls the engine directly: its operations take microseconds, so there is nothing to
-    gain from a thread, and the dashboard already calls backends from workers."""
+    """The engine's session for one user, every call made in the engine thread."""
 
     is_remote = False
 
@@ -24,72 +57,79 @@ class MemoryBackend:
         self._session = engine.session(user_id)
 
     async def whoami(self) -> Identity:
-        return self._session.whoami()
+        return await off_loop(self._session.whoami)
 
     async def balance(self, account_id: str) -> Balance:
-        return self._session.balance(account_id)
+        return await off_loop(self._session.balance, account_id)
 
     async def my_usage(self, account_id: str) -> MemberUsage:
-        return self._session.my_usage(account_id)
+        return await off_loop(self._session.my_usage, account_id)
 
     async def record_usage(self, account_id: str, credits: int, *, campaign: str,
                            idempotency_key: str) -> UsageReceipt:
-        return self._session.record_usage(account_id, credits, campaign=campaign,
-                                          idempotency_key=idempotency_key)
+        return await off_loop(self._session.record_usage, account_id, credits,
+                              campaign=campaign, idempotency_key=idempotency_key)
 
     async def usage_history(self, account_id: str, *, start: datetime, end: datetime,
                             granularity: str = "day", group_by: str = "source",
                             top: int | None = None) -> UsageSeries:
-        return self._session.usage_history(account_id, start=start, end=end,
-                                           granularity=granularity, group_by=group_by,
-                                           top=top)
+        return await off_loop(self._session.usage_history, account_id, start=start, end=end,
+                              granularity=granularity, group_by=group_by, top=top)
 
     async def members(self, account_id: str) -> list[MemberUsage]:
-        return self._session.members(account_id)
+        return await off_loop(self._session.members, account_id)
 
     async def set_member_limit(self, account_id: str, user_id: str,
                                limit: int | None) -> MemberUsage:
-        return self._session.set_member_limit(account_id, user_id, limit)
+        return await off_loop(self._session.set_member_limit, account_id, user_id, limit)
 
     async def subscription(self, account_id: str) -> Subscription:
-        return self._session.subscription(account_id)
+        return await off_loop(self._session.subscription, account_id)
 
     async def plans(self) -> list[Plan]:
-        return self._session.plans()
+        return await off_loop(self._session.plans)
 
     async def change_plan(self, account_id: str, plan_id: str) -> Subscription:
-        return self._session.change_plan(account_id, plan_id)
+        return await off_loop(self._session.change_plan, account_id, plan_id)
 
     async def cancel_plan_change(self, account_id: str) -> Subscription:
-        return self._session.cancel_plan_change(account_id)
+        return await off_loop(self._session.cancel_plan_change, account_id)
 
     async def credit_packs(self) -> list[CreditPack]:
-        return self._session.credit_packs()
+        return await off_loop(self._session.credit_packs)
 
     async def purchase_credits(self, account_id: str, credits: int, *,
                                idempotency_key: str) -> Invoice:
-        return self._session.purchase_credits(account_id, credits,
-                                              idempotency_key=idempotency_key)
+        return await off_loop(self._session.purchase_credits, account_id, credits,
+                              idempotency_key=idempotency_key)
 
     async def auto_recharge(self, account_id: str) -> AutoRecharge:
-        return self._session.auto_recharge(account_id)
+        return await off_loop(self._session.auto_recharge, account_id)
 
     async def configure_auto_recharge(self, account_id: str, *, enabled: bool, threshold: int,
                                       amount: int,
                                       monthly_cap_cents: int | None = None) -> AutoRecharge:
-        return self._session.configure_auto_recharge(
-            account_id, enabled=enabled, threshold=threshold, amount=amount,
-            monthly_cap_cents=monthly_cap_cents)
+        return await off_loop(self._session.configure_auto_recharge, account_id,
+                              enabled=enabled, threshold=threshold, amount=amount,
+                              monthly_cap_cents=monthly_cap_cents)
 
     async def invoices(self, account_id: str) -> list[Invoice]:
-        return self._session.invoices(account_id)
+        return await off_loop(self._session.invoices, account_id)
 
-    async def ledger(self, account_id: str, *, limit: int = 100,
-                     before: int | None = None) -> list[LedgerEntry]:
-        return self._session.ledger(account_id, limit=limit, before=before)
+    async def ledger(self, account_id: str, *, limit: int = 100, before: int | None = None,
+                     kind: str | None = None, user_id: str | None = None,
+                     campaign: str | None = None,
+                     invoice_id: str | None = None) -> list[LedgerEntry]:
+        # Only the filters asked for are passed on: the engine refuses none it lacks then.
+        filters = {name: value for name, value in (("kind", kind), ("user_id", user_id),
+                                                   ("campaign", campaign),
+                                                   ("invoice_id", invoice_id))
+                   if value is not None}
+        return await off_loop(self._session.ledger, account_id, limit=limit, before=before,
+                              **filters)
 
     async def portal_url(self, account_id: str) -> str:
-        return self._session.portal_url(account_id)
+        return await off_loop(self._session.portal_url, account_id)
 
     async def aclose(self) -> None:
-        """Nothing to release; present so callers can treat every backend alike."""
+        """Nothing to release (the engine thread serves every backend of the process)."""

@@ -197,10 +197,13 @@ class RemoteBackend:
     async def invoices(self, account_id: str) -> list[Invoice]:
         return await self._all_pages(self._account(account_id, "invoices"), Invoice)
 
-    async def ledger(self, account_id: str, *, limit: int = 100,
-                     before: int | None = None) -> list[LedgerEntry]:
+    async def ledger(self, account_id: str, *, limit: int = 100, before: int | None = None,
+                     kind: str | None = None, user_id: str | None = None,
+                     campaign: str | None = None,
+                     invoice_id: str | None = None) -> list[LedgerEntry]:
         return await self._list(self._account(account_id, "ledger"), LedgerEntry,
-                                limit=limit, before=before)
+                                limit=limit, before=before, kind=kind, user_id=user_id,
+                                campaign=campaign, invoice_id=invoice_id)
 
     async def portal_url(self, account_id: str) -> str:
         response = await self._send("GET", self._account(account_id, "portal-url"))

@@ -47,27 +47,56 @@ def build_parser() -> argparse.ArgumentParser:
         prog="creditdesk",
         description="Credit-based organization billing. With no command, opens the dashboard "
                     "on the server you logged in to.")
+    parser.add_argument("--version", action="version", version=f"creditdesk {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.set_defaults(command_parsers=sub.choices)
 
-    demo = sub.add_parser("demo", help="open the dashboard offline on the demo world")
-    demo.add_argument("--as", dest="role", choices=["owner", "admin", "member"],
-                      default="owner", help="whose eyes to see the demo org through")
-    demo.add_argument("--members", type=_demo_members, default=24,
-                      help="members in the demo org (default 24)")
-    demo.add_argument("--months", type=_demo_months, default=6,
-                      help="months of history (default 6)")
-    demo.add_argument("--seed", type=_seed, default=7, help="random seed (default 7)")
+    demo = sub.add_parser(
+        "demo", help="open the dashboard offline on the demo world",
+        description="Open the dashboard on a made-up organization (Acme Robotics) with "
+                    "months of history, built in memory: nothing is saved and no server is "
+                    "needed. In the dashboard, l starts live activity and t jumps to the "
+                    "next period close.")
+    add_world_arguments(demo)
 
-    from . import account, admin, serve  # small modules: they import their heavy parts late
+    from . import account, admin, figures, serve, web  # small: heavy parts are imported late
     serve.add_parser(sub)
     admin.add_parser(sub)
     account.add_parsers(sub)
+    figures.add_parsers(sub)
+    web.add_parser(sub)
     return parser
+
+
+def add_world_arguments(parser: argparse.ArgumentParser) -> None:
+    """The demo world's flags (`--as`, `--members`, `--months`, `--seed`), shared by
+    `creditdesk demo`, `creditdesk web --demo` and the figure commands' `--demo`."""
+    parser.add_argument("--as", dest="role", choices=["owner", "admin", "member"],
+                        default="owner", help="whose eyes to see the demo org through")
+    parser.add_argument("--members", type=_demo_members, default=24,
+                        help="members in the demo org (default 24)")
+    parser.add_argument("--months", type=_demo_months, default=6,
+                        help="months of history (default 6)")
+    parser.add_argument("--seed", type=_seed, default=7, help="random seed (default 7)")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("creditdesk")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        # argparse would print the top-level usage; the command's own usage is the useful one.
+        command = args.command_parsers.get(args.command, parser)
+        if args.command == "admin" and getattr(args, "admin_command", None):
+            command = getattr(args, "admin_parsers", {}).get(args.admin_command, command)
+        command.error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command == "demo":
         from .demo import run_demo
         return run_demo(args)

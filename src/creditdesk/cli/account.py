@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 
 
 def add_parsers(sub) -> None:
@@ -67,7 +68,8 @@ def run_login(args) -> int:
         config.store_token(url, token)
         settings = config.load_settings()
         context = args.context if args.context is not None else settings.context
-        path = config.save_settings(config.Settings(url=url, context=context))
+        # The theme and the [keys] table are the person's: a new login keeps them.
+        path = config.save_settings(replace(settings, url=url, context=context))
     except config.ConfigError as error:
         print(f"creditdesk login: {error}", file=sys.stderr)
         return 2
@@ -98,12 +100,14 @@ def run_dashboard(args) -> int:
     from .. import config
     try:
         connection = config.connection()
+        settings = config.load_settings()
     except config.ConfigError as error:
         print(f"creditdesk: {error}", file=sys.stderr)
         return 2
     from ..backends.remote import RemoteBackend
     from ..tui import CreditDeskApp
     backend = RemoteBackend(connection.url, connection.token)
-    app = CreditDeskApp(backend=backend, context=connection.context)
+    app = CreditDeskApp(backend=backend, context=connection.context, keymap=settings.keys,
+                        theme=settings.theme, remember_theme=config.remember_theme)
     app.run()
     return app.return_code or 0

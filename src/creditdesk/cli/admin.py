@@ -27,50 +27,55 @@ def add_parser(sub) -> None:
                                      f"server, or {DEFAULT_URL})")
     admin.add_argument("--operator-token-file", metavar="F")
     commands = admin.add_subparsers(dest="admin_command", metavar="COMMAND", required=True)
+    admin.set_defaults(admin_parsers=commands.choices)  # for each command's own usage
 
     plan = commands.add_parser("add-plan", help="add a plan")
-    plan.add_argument("id")
-    plan.add_argument("--name", required=True)
+    plan.add_argument("id", help="the plan's id, e.g. team-monthly")
+    plan.add_argument("--name", required=True, help="the plan's name shown to people")
     plan.add_argument("--base-credits", type=_int, required=True,
                       help="base credits per month")
-    plan.add_argument("--rollover-cap", type=_int, required=True)
-    plan.add_argument("--billing-period", choices=["monthly", "annual"], default="monthly")
+    plan.add_argument("--rollover-cap", type=_int, required=True,
+                      help="most unused credits carried into the next period")
+    plan.add_argument("--billing-period", choices=["monthly", "annual"], default="monthly",
+                      help="how often the plan is billed (default monthly)")
     plan.add_argument("--price-cents", type=_int, required=True,
                       help="price per billing period, in cents")
     plan.set_defaults(run=run, run_admin=_add_plan)
 
     user = commands.add_parser("add-user", help="add a user (with a personal account)")
-    user.add_argument("id")
-    user.add_argument("--name", required=True)
-    user.add_argument("--email", default="")
+    user.add_argument("id", help="the user's id, e.g. ann")
+    user.add_argument("--name", required=True, help="the user's full name")
+    user.add_argument("--email", default="", help="the user's email address (optional)")
     user.add_argument("--plan", required=True, help="the personal account's plan")
     user.set_defaults(run=run, run_admin=_add_user)
 
     org = commands.add_parser("create-org", help="create an organization")
-    org.add_argument("id")
-    org.add_argument("--name", required=True)
+    org.add_argument("id", help="the organization's account id, e.g. acme")
+    org.add_argument("--name", required=True, help="the organization's name")
     org.add_argument("--owner", required=True, help="user id of the first owner")
-    org.add_argument("--plan", required=True)
+    org.add_argument("--plan", required=True, help="id of the organization's plan")
     org.set_defaults(run=run, run_admin=_create_org)
 
     member = commands.add_parser("add-member", help="add a member or change a role")
-    member.add_argument("org")
-    member.add_argument("user")
-    member.add_argument("--role", choices=["member", "admin", "owner"], default="member")
+    member.add_argument("org", help="the organization's account id")
+    member.add_argument("user", help="the user's id")
+    member.add_argument("--role", choices=["member", "admin", "owner"], default="member",
+                        help="their role in the organization (default member)")
     member.set_defaults(run=run, run_admin=_add_member)
 
     token = commands.add_parser("issue-token", help="issue an API token for a user (shown once)")
-    token.add_argument("user")
+    token.add_argument("user", help="the user the token acts as")
     token.set_defaults(run=run, run_admin=_issue_token)
 
     demo = commands.add_parser("load-demo", help="fill an empty server with the demo world")
-    demo.add_argument("--seed", type=_int, default=7)
-    demo.add_argument("--members", type=_int, default=24)
-    demo.add_argument("--months", type=_int, default=6)
+    demo.add_argument("--seed", type=_int, default=7, help="random seed (default 7)")
+    demo.add_argument("--members", type=_int, default=24,
+                      help="members in the demo org (default 24)")
+    demo.add_argument("--months", type=_int, default=6, help="months of history (default 6)")
     demo.set_defaults(run=run, run_admin=_load_demo)
 
     decline = commands.add_parser("decline", help="make the test gateway decline an account")
-    decline.add_argument("account")
+    decline.add_argument("account", help="the account id whose payments are declined")
     decline.add_argument("--off", action="store_true", help="approve its payments again")
     decline.set_defaults(run=run, run_admin=_decline)
 
@@ -192,6 +197,11 @@ def _report(args, data: dict) -> None:
         print(f"demo world loaded: org {data['org_id']!r}")
         for role in ("owner", "admin", "member"):
             print(f"  {role:6} {data[role]:12} token {data['tokens'][role]}")
+    elif args.admin_command == "decline":
+        # The server answers {"account_id": …, "decline": bool}; say what that means.
+        print(f"The test gateway now declines every payment of {args.account}."
+              if data.get("decline", not args.off) else
+              f"The test gateway approves the payments of {args.account} again.")
     else:
         print(json.dumps(data, indent=2))
 

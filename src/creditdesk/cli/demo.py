@@ -35,6 +35,7 @@ class LiveDemo:
         self._last_tick: float | None = None
         self._names = {person.user_id: person.name for person in world.people}
         self._stopped: set[str] = set()  # told once per period, not every second
+        self._out_of_credits = False      # likewise: told once, until a debit goes through
 
     def _backend(self, user_id: str):
         backend = self._backends.get(user_id)
@@ -66,26 +67,39 @@ class LiveDemo:
                     self._stopped.add(user_id)
                     news.append(f"{name} was stopped at their credit limit.")
             except InsufficientCredits:
-                news.append("The org ran out of credits: autopilot paused.")
+                # Said once until credits come back; the overview's banner carries the state.
+                if not self._out_of_credits:
+                    self._out_of_credits = True
+                    news.append("The org ran out of credits: autopilot paused.")
             else:
+                self._out_of_credits = False
                 if receipt.recharged:
                     news.append(f"Auto-recharge bought {format_credits(receipt.recharged)}.")
         return " ".join(dict.fromkeys(news)) or None
 
     async def advance_to_period_close(self) -> str:
+        from ..backends.memory import off_loop
+
+        # The engine thread, like every other engine call: the screen keeps drawing.
+        return await off_loop(self._close_period)
+
+    def _close_period(self) -> str:
         from ..money import format_cents, format_credits
 
         world = self.world
         owner = world.engine.session(world.owner)
         balance = owner.balance(world.org_id)
-        seen = len(world.engine.ledger_entries(world.org_id))
+        # Only what the close writes is read back (ledger_since), never the whole ledger.
+        first_new = world.engine.next_entry_id
         invoices = {invoice.id for invoice in owner.invoices(world.org_id)}
         world.clock.set(balance.period_end)
         self._stopped.clear()
+        self._out_of_credits = False
         self._last_tick = time.monotonic() if self._last_tick is not None else None
         after = owner.balance(world.org_id)  # the read closes the period
-        entries = world.engine.ledger_entries(world.org_id)[seen:]
-        forfeited = -sum(entry.rollover for entry in entries if entry.kind == "forfeit")
+        entries = world.engine.ledger_since(first_new, [world.org_id])
+        forfeited = -sum(entry.rollover for entry in entries
+                         if entry.kind == "forfeit" and entry.account_id == world.org_id)
         parts = [f"Period closed on {balance.period_end:%d %b %Y}: "
                  f"{format_credits(after.rollover)} roll over, "
                  f"{format_credits(forfeited)} forfeited above the cap, "
@@ -107,24 +121,51 @@ class LiveDemo:
 BIG_WORLD = 6_000
 
 
+class BuildProgress:
+    """Says on stderr how far a big demo build is, on one line rewritten in place."""
+
+    def __init__(self, members: int, months: int, stream=None) -> None:
+        self.stream = stream or sys.stderr
+        self.members, self.months = members, months
+        self.started = time.monotonic()
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage == "members":
+            line = f"{done:,} members ready; writing {self.months} months of history…"
+        else:
+            line = f"history: month {done} of {total} written"
+        seconds = time.monotonic() - self.started
+        end = "\n" if stage == "months" and done == total else ""
+        print(f"\r{line} ({seconds:.0f} s)\033[K", end=end, file=self.stream, flush=True)
+
+
 def run_demo(args) -> int:
     """Build the demo world at the real current time and open the dashboard on it."""
+    from .. import config
     from ..backends import MemoryBackend
     from ..demo import build_demo
     from ..tui import CreditDeskApp
 
+    try:
+        settings = config.load_settings()  # the theme and [keys] apply to the demo too
+    except config.ConfigError as error:
+        print(f"creditdesk demo: {error}", file=sys.stderr)
+        return 2
+    progress = None
     if args.members * args.months >= BIG_WORLD:
         # Seconds to tens of seconds of simulated history: say so instead of a blank screen.
         print(f"Building the demo world: {args.members:,} members, {args.months} months of "
               f"history…", file=sys.stderr, flush=True)
+        progress = BuildProgress(args.members, args.months)
     world = build_demo(now=datetime.now(UTC).replace(microsecond=0), seed=args.seed,
-                       members=args.members, months=args.months)
+                       members=args.members, months=args.months, progress=progress)
     # The world lives as long as the app: keep the collector from re-scanning its objects
     # (a big world is millions) in full collections that would stall the screen.
     gc.freeze()
     user = {"owner": world.owner, "admin": world.admin, "member": world.member}[args.role]
     live = LiveDemo(world, seed=args.seed)
     app = CreditDeskApp(backend=MemoryBackend(world.engine, user), clock=world.clock,
-                        demo=live.controls())
+                        demo=live.controls(), keymap=settings.keys, theme=settings.theme,
+                        remember_theme=config.remember_theme)
     app.run()
     return 0

@@ -16,20 +16,38 @@ def _port(text: str) -> int:
     return value
 
 
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of workers, got {text!r}") \
+            from None
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"--workers is from 1 to 64, got {value}")
+    return value
+
+
 def add_parser(sub) -> None:
     serve = sub.add_parser("serve", help="run the billing HTTP API",
-                           description="Run the billing HTTP API over a durable SQLite store.")
+                           description="Run the billing HTTP API over a SQLite or PostgreSQL database.")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on "
                        "(default 127.0.0.1)")
     serve.add_argument("--port", type=_port, default=8000,
                        help="port (default 8000; 0 picks a free one)")
-    serve.add_argument("--db", metavar="PATH", help="SQLite file (default: the user data dir)")
+    serve.add_argument("--db", metavar="PATH|URL",
+                       help="a SQLite file path or sqlite:///PATH (default: a file in the "
+                            "user data dir), or postgresql://USER:PASSWORD@HOST/DATABASE")
+    serve.add_argument("--workers", type=_workers, default=1, metavar="N",
+                       help="worker processes sharing the database (default 1)")
     serve.add_argument("--operator-token-file", metavar="F",
                        help="file holding the operator token (else $CREDITDESK_OPERATOR_TOKEN, "
                             "else one is made and saved beside the database)")
     serve.add_argument("--test-clock", nargs="?", const="now", metavar="START",
                        help="a clock that stands still at START (ISO 8601 with an offset; "
                             "default now) until PUT /v1/admin/clock moves it")
+    serve.add_argument("--forwarded-allow-ips", metavar="LIST",
+                       help="comma-separated addresses of proxies whose X-Forwarded-For is "
+                            "believed (default none: the peer's address counts)")
     serve.add_argument("--demo", action="store_true",
                        help="serve a throwaway copy of the demo world and print how to connect")
     serve.set_defaults(run=run)

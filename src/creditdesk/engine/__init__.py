@@ -2,8 +2,17 @@
 
 from .clock import ManualClock, utc_now
 from .core import CREDIT_PACKS, BillingEngine, personal_account_id
-from .payments import PaymentResult, TestPaymentGateway
+from .payments import PaymentResult, StoredPaymentGateway, TestPaymentGateway
 from .session import BillingSession
 
-__all__ = ["BillingEngine", "BillingSession", "CREDIT_PACKS", "ManualClock", "PaymentResult",
-           "TestPaymentGateway", "personal_account_id", "utc_now"]
+__all__ = [
+           "CREDIT_PACKS",
+           "BillingEngine",
+           "BillingSession",
+           "ManualClock",
+           "PaymentResult",
+           "StoredPaymentGateway",
+           "TestPaymentGateway",
+           "personal_account_id",
+           "utc_now",
+]

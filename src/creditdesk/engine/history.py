@@ -8,11 +8,10 @@ from typing import TYPE_CHECKING
 from .. import rules
 from ..errors import InvalidRequest
 from ..models import MAX_TOP, OTHER_KEY, UsagePoint, UsageSeries
-from .ledger import DAY_US, EPOCH, to_micros
+from ..store.ledger import DAY_US, EPOCH, Names, to_micros
 
 if TYPE_CHECKING:
-    from .accounts import Account
-    from .core import BillingEngine
+    from ..store.state import Account
 
 GRANULARITIES = ("day", "week", "month")
 GROUPS = ("source", "member", "campaign")
@@ -20,7 +19,7 @@ SOURCES = ("base", "rollover", "purchased")
 MAX_RANGE_DAYS = 3_700   # ten years of days: more is a mistake, and would be slow
 
 
-def usage_series(engine: BillingEngine, account: Account, start: datetime, end: datetime,
+def usage_series(names: Names, account: Account, start: datetime, end: datetime,
                  granularity: str, group_by: str, top: int | None = None) -> UsageSeries:
     """Credits used per bucket and key, oldest bucket first, keys in a stable order.
 
@@ -48,16 +47,12 @@ def usage_series(engine: BillingEngine, account: Account, start: datetime, end: 
     if last_day - first_day > MAX_RANGE_DAYS:
         raise InvalidRequest(f"the range is too long (at most {MAX_RANGE_DAYS} days)",
                              field="end")
-    names = engine.names.names
+    names = names.names
     if top is not None and group_by != "source":
         return _top_series(account, start, end, granularity, group_by, top, first_day,
                            last_day, names)
     buckets: dict[datetime, dict[str, int]] = {}
-    days = account.days
-    for day_index in range(first_day, last_day):
-        day = days.get(day_index)
-        if day is None:
-            continue
+    for day_index, day in account.days.between(first_day, last_day):
         when = EPOCH + timedelta(days=day_index)
         bucket = rules.bucket_start(when, granularity)
         totals = buckets.get(bucket)
@@ -92,8 +87,7 @@ def _top_series(account: Account, start: datetime, end: datetime, granularity: s
     because a day's keys add up to its total (every debit is counted in both), so "other"
     is the day's total less the named keys. A 10,000-member year never becomes strings.
     """
-    days = [(index, day) for index in range(first_day, last_day)
-            if (day := account.days.get(index)) is not None]
+    days = account.days.between(first_day, last_day)
     attribute = "by_member" if group_by == "member" else "by_campaign"
     totals: dict[int, int] = {}
     for _, day in days:

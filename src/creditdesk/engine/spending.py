@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 from .. import rules
 from ..errors import InsufficientCredits, MemberLimitReached, PaymentDeclined
 from ..money import credits_to_cents, format_credits
-from .accounts import Account, DayUsage, Membership
-from .ledger import DAY_US, to_micros
+from ..store.ledger import DAY_US, to_micros
+from ..store.state import Account, Membership
 
 if TYPE_CHECKING:
     from .core import BillingEngine
@@ -19,8 +19,11 @@ ZERO_BALANCE = ("The balance reached 0 credits. Buy credits or enable auto-recha
 
 
 def debit(engine: BillingEngine, account: Account, member: Membership, credits: int,
-          campaign: str, key: str, now: datetime) -> tuple[int, int]:
-    """Take `credits` for `member`'s campaign; returns (ledger row, credits recharged).
+          campaign: str, key: str, now: datetime,
+          may_view_balance: bool) -> tuple[int, int, int, int]:
+    """Take `credits` for `member`'s campaign; returns what came from base, rollover and
+    purchased, and the credits recharged. A refusal tells the member only what they may
+    see: the balance is named to those who may view it.
 
     Order matters: the member's limit first (a refusal there changes nothing and does not
     pause the org), then auto-recharge for what the debit would leave, then the split.
@@ -39,13 +42,17 @@ def debit(engine: BillingEngine, account: Account, member: Membership, credits: 
     split = rules.split_debit(account.base, account.rollover, account.purchased, credits)
     if split is None:
         total = account.total
-        engine._pause(account, f"A debit of {format_credits(credits)} was refused: the "
+        engine.pause(account, f"A debit of {format_credits(credits)} was refused: the "
                                f"balance ({format_credits(total)}) cannot cover it. Buy "
                                f"credits or enable auto-recharge to resume work.")
         engine.mutations += 1
-        raise InsufficientCredits(f"insufficient credits: the balance is "
-                                  f"{format_credits(total)}, the debit needs "
-                                  f"{format_credits(credits)}")
+        if may_view_balance:
+            raise InsufficientCredits(f"insufficient credits: the balance is "
+                                      f"{format_credits(total)}, the debit needs "
+                                      f"{format_credits(credits)}")
+        raise InsufficientCredits(f"insufficient credits: the account cannot cover a debit "
+                                  f"of {format_credits(credits)}; ask an owner to add "
+                                  f"credits")
     from_base, from_rollover, from_purchased = split
     account.base -= from_base
     account.rollover -= from_rollover
@@ -53,23 +60,16 @@ def debit(engine: BillingEngine, account: Account, member: Membership, credits: 
     member.used += credits
     account.used += credits
     if account.total == 0:
-        engine._pause(account, ZERO_BALANCE)
+        engine.pause(account, ZERO_BALANCE)
     campaign_code = engine.names.code(campaign)
-    row = engine._append(account, at_us, "usage", member.code, -from_base, -from_rollover,
+    row = engine.append_entry(account, at_us, "usage", member.code, -from_base, -from_rollover,
                          -from_purchased, campaign_code, key, member.used)
-    day_index = at_us // DAY_US
-    day = account.days.get(day_index)
-    if day is None:
-        day = account.days[day_index] = DayUsage()
-    day.base += from_base
-    day.rollover += from_rollover
-    day.purchased += from_purchased
-    by_member = day.by_member
-    by_member[member.code] = by_member.get(member.code, 0) + credits
-    by_campaign = day.by_campaign
-    by_campaign[campaign_code] = by_campaign.get(campaign_code, 0) + credits
+    account.days.add(at_us // DAY_US, from_base, from_rollover, from_purchased, member.code,
+                     campaign_code, credits)
     account.idempotency[key] = row
-    return row, recharged
+    if recharged:
+        account.recharged[key] = recharged
+    return from_base, from_rollover, from_purchased, recharged
 
 
 def _recharge(engine: BillingEngine, account: Account, member: Membership, credits: int,
@@ -84,8 +84,9 @@ def _recharge(engine: BillingEngine, account: Account, member: Membership, credi
         return 0
     bought = packs * settings.amount
     cents = credits_to_cents(bought)
-    invoice = engine._charge(account, now, "recharge", bought, cents,
-                             f"Auto-recharge: {format_credits(bought)}")
+    invoice = engine.charge(account, now, "recharge", bought, cents,
+                            f"Auto-recharge: {format_credits(bought)}",
+                            f"{account.id}/recharge/{key}/{len(account.invoices)}")
     if invoice is None:
         # Never retried in a loop: switch off and tell the owners why.
         settings.enabled = False
@@ -96,9 +97,9 @@ def _recharge(engine: BillingEngine, account: Account, member: Membership, credi
         return 0
     settings.spent_cents += cents
     account.purchased += bought
-    engine._append(account, at_us, "recharge", member.code, 0, 0, bought,
+    engine.append_entry(account, at_us, "recharge", member.code, 0, 0, bought,
                    engine.names.code(invoice.id), key)
-    engine._credits_added(account)
+    engine.credits_added(account)
     return bought
 
 
@@ -107,16 +108,17 @@ def purchase(engine: BillingEngine, account: Account, user_id: str, credits: int
     """Buy credits for the account; returns the ledger row. Raises PaymentDeclined, after
     issuing the failed invoice, if the card is declined (nothing is added)."""
     cents = credits_to_cents(credits)
-    invoice = engine._charge(account, now, "purchase", credits, cents,
-                             f"Credit purchase: {format_credits(credits)}")
+    invoice = engine.charge(account, now, "purchase", credits, cents,
+                            f"Credit purchase: {format_credits(credits)}",
+                            f"{account.id}/purchase/{key}/{len(account.invoices)}")
     if invoice is None:
         failed = account.invoices[-1]
         raise PaymentDeclined(f"payment declined: {format_credits(credits)} were not added "
                               f"(invoice {failed.number} failed). Update the payment "
                               f"method in the portal and try again.")
     account.purchased += credits
-    row = engine._append(account, to_micros(now), "purchase", engine.names.code(user_id), 0, 0,
+    row = engine.append_entry(account, to_micros(now), "purchase", engine.names.code(user_id), 0, 0,
                          credits, engine.names.code(invoice.id), key)
-    engine._credits_added(account)
+    engine.credits_added(account)
     account.idempotency[key] = row
     return row

@@ -1,18 +1,29 @@
 """What every route does before and after the engine: who is calling, strict bodies, the
 contract's order of checks (401, 404, 403, 422), and JSON answers."""
 
+import json
+import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+import anyio.to_thread
 from fastapi import Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 
 from .. import rules
-from ..errors import BillingError, InvalidRequest, NotFound, PermissionDenied, Unauthenticated
+from ..engine import BillingSession
+from ..errors import (
+    BillingError,
+    InvalidRequest,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+)
 from . import refusals
 from .service import BillingService, model_json
-from .tokens import OPERATOR, TokenStore
+from .tokens import OPERATOR, TokenStore, bearer_token
 
 JSON = "application/json"
 
@@ -25,8 +36,7 @@ class Gate:
     # --- who is calling -----------------------------------------------------------------
 
     def caller(self, request: Request) -> str:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        who = self.tokens.identify(token.strip()) if scheme.lower() == "bearer" else None
+        who = self.tokens.identify(bearer_token(request.headers.get("authorization")))
         if who is None:
             raise Unauthenticated("a valid token is required: send "
                                   "'Authorization: Bearer <token>'")
@@ -43,11 +53,21 @@ class Gate:
             raise PermissionDenied("Operator only: this path needs the operator token",
                                    required_role="operator")
 
+    # --- calling the engine -----------------------------------------------------------------
+
+    async def call(self, user: str, method: Callable, **kwargs: Any) -> Any:
+        """Run `method`, a BillingSession method (not its name as a string), as `user`."""
+        return await self.service.run(user, session_method(method), **kwargs)
+
     # --- bodies and checks ----------------------------------------------------------------
 
     async def parse(self, request: Request, model: type[BaseModel]) -> BaseModel | InvalidRequest:
         """The body as `model`, or the InvalidRequest to raise once access is checked."""
         raw = await request.body()
+        repeated = duplicated_key(raw)
+        if repeated is not None:
+            return InvalidRequest(f"{repeated} is given twice in the body; send it once",
+                                  field=repeated)
         try:
             return model.model_validate_json(raw if raw.strip() else b"{}")
         except ValidationError as error:
@@ -57,18 +77,18 @@ class Gate:
                                   error: BillingError, *, member: str | None = None) -> None:
         """Raise `error`, unless the caller must first hear 404 or 403 for this account (or
         404 for the `member` the path names), as the engine would in its own order."""
-        identity = await self.service.run(user, "whoami")
+        identity = await self.call(user, BillingSession.whoami)
         role = next((c.role for c in identity.contexts if c.account_id == account_id), None)
         if role is None:
             raise NotFound(f"no account {account_id!r}")
         rules.require_role(role, action)
         if member is not None:
-            members = await self.service.run(user, "members", account_id=account_id)
+            members = await self.call(user, BillingSession.members, account_id=account_id)
             if all(m.user_id != member for m in members):
                 raise NotFound(f"no member {member!r} in {account_id!r}")
         raise error
 
-    async def paged(self, user: str, account_id: str, action: str, method: str,
+    async def paged(self, user: str, account_id: str, action: str, method: Callable,
                     offset: str | None, limit: str | None, cap: int) -> Response:
         """A list answer sliced by ?offset=&limit= (limit capped), total in X-Total-Count."""
         first = parse_int(offset, "offset", 0)
@@ -80,8 +100,9 @@ class Gate:
             problem = InvalidRequest(f"limit must be from 1 to {cap}", field="limit")
         if problem is not None:
             await self.refuse_after_access(user, account_id, action, problem)
-        items = await self.service.run(user, method, account_id=account_id)
-        return answer(items[first:first + size], headers={"X-Total-Count": str(len(items))})
+        items = await self.call(user, method, account_id=account_id)
+        return await answer_off_loop(items[first:first + size],
+                                     headers={"X-Total-Count": str(len(items))})
 
     async def issue_token(self, user_id: str) -> str:
         """A new token for a user the engine knows, once it is on disk."""
@@ -94,17 +115,63 @@ class Gate:
         return token
 
 
+def session_method(method: Callable) -> str:
+    """The name the service runs `method` by, once it is sure `method` is BillingSession's."""
+    name = getattr(method, "__name__", "")
+    if name.startswith("_") or getattr(BillingSession, name, None) is not method:
+        raise TypeError(f"{method!r} is not a public BillingSession method")
+    return name
+
+
 def answer(value: Any, status: int = 200, headers: dict | None = None) -> Response:
     return Response(model_json(value), status_code=status, media_type=JSON, headers=headers)
+
+
+async def answer_off_loop(value: Any, headers: dict | None = None) -> Response:
+    """`answer` for what may be large (a page, a history): serialised in a worker thread so
+    the event loop keeps serving others meanwhile."""
+    body = await anyio.to_thread.run_sync(model_json, value)
+    return Response(body, status_code=200, media_type=JSON, headers=headers)
 
 
 def parse_int(text: str | None, field: str, default: int | None) -> int | None | InvalidRequest:
     if text is None:
         return default
+    # ASCII digits only: int() would also take '１' (full-width), '1_0' and '+5', which no
+    # client means as a number and which differ from how the engine and CLI read numbers.
+    if _WHOLE_NUMBER.fullmatch(text) is None:
+        return InvalidRequest(f"{field} must be a whole number in ASCII digits, "
+                              f"got {text[:40]!r}", field=field)
+    return int(text)
+
+
+_WHOLE_NUMBER = re.compile(r"-?[0-9]{1,30}", re.ASCII)
+
+
+class _Repeated(Exception):
+    pass
+
+
+def _no_repeats(pairs: list[tuple[str, Any]]) -> dict:
+    seen: dict = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _Repeated(key)
+        seen[key] = value
+    return seen
+
+
+def duplicated_key(raw: bytes) -> str | None:
+    """The first key a JSON object in `raw` repeats (a parser keeps only one of them, so the
+    client and the server could read different requests), or None. Bodies are capped small
+    (limits.py), so parsing twice costs nothing worth saving."""
     try:
-        return int(text, 10)
-    except ValueError:
-        return InvalidRequest(f"{field} must be a whole number, got {text[:40]!r}", field=field)
+        json.loads(raw, object_pairs_hook=_no_repeats)
+    except _Repeated as repeated:
+        return str(repeated.args[0])[:80]
+    except (ValueError, RecursionError):
+        return None      # not JSON: pydantic says what is wrong with it
+    return None
 
 
 def parse_instant(text: str | None, field: str) -> datetime | InvalidRequest:
@@ -131,7 +198,13 @@ def missing_key(key: str | None) -> InvalidRequest | None:
     return None
 
 
+# Request bodies the routes read themselves, by name: the OpenAPI document lists each
+# once under components, so a generated client gets `UsageBody`, not an inline shape.
+BODY_MODELS: dict[str, type[BaseModel]] = {}
+
+
 def body_doc(model: type[BaseModel]) -> dict:
     """OpenAPI for a body the route reads itself (so FastAPI cannot refuse it too early)."""
+    BODY_MODELS[model.__name__] = model
     return {"requestBody": {"required": True, "content": {JSON: {
-        "schema": model.model_json_schema()}}}}
+        "schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}}}

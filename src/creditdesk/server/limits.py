@@ -17,7 +17,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from ..errors import BillingError, PayloadTooLarge, RateLimited
+from ..errors import BillingError, NotFound, PayloadTooLarge, RateLimited
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -34,6 +34,10 @@ DEFAULT_BURST = 200
 # Buckets are kept for this many distinct callers at most; the least recently seen go first,
 # so a flood of made-up tokens cannot grow the table without bound.
 DEFAULT_MAX_CALLERS = 10_000
+# Failed authentication, per client address: enough for a person mistyping a token or a
+# script with a stale one to be told 401 a few times, far too few to try tokens at speed.
+DEFAULT_FAILED_RATE = 1.0
+DEFAULT_FAILED_BURST = 20
 
 
 async def send_error(send: Send, error: BillingError,
@@ -51,6 +55,11 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
         if key.lower() == name:
             return value
     return None
+
+
+def _address(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
 
 
 class BodySizeLimit:
@@ -100,6 +109,26 @@ class BodySizeLimit:
                                                f"bytes"), [(b"connection", b"close")])
 
 
+class OneSegmentIds:
+    """404 for a path with an encoded slash (`%2F`) anywhere.
+
+    The router matches the decoded path, where `acme%2Finvoices` would be two segments and
+    `/v1%2Faccounts%2F...` a real path; the contract says an id is one path segment, and no
+    id of ours holds a slash, so such a path names nothing.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raw = scope.get("raw_path") or b""
+        if scope["type"] == "http" and b"%2f" in raw.lower():
+            await send_error(send, NotFound("no such path: an encoded '/' (%2F) is not a "
+                                            "path separator, and no id contains one"))
+            return
+        await self.app(scope, receive, send)
+
+
 def _replay(body: bytes, receive: Receive) -> Receive:
     """A receive() that yields the buffered body once, then the client's later messages."""
     sent = False
@@ -125,15 +154,25 @@ class _Bucket:
 class RateLimit:
     """A token bucket per caller: `burst` requests at once, refilled at `rate` per second.
 
-    The caller is the Authorization header (hashed, so the table holds no tokens), or the
-    client address when there is none. Over the limit the answer is 429 `rate_limited` with
-    `Retry-After` in whole seconds (at least 1). `rate=None` turns the guard off. `clock` is a
-    monotonic seconds function, injectable so tests need not sleep.
+    With `identify` (the Authorization header's value -> a user id, or None), the caller is
+    the authenticated user, whatever spelling or which of their tokens they send; a header
+    that authenticates nobody spends the client address's bucket of failed attempts
+    (`failed_rate`/`failed_burst`, much smaller), so a stream of made-up tokens is slowed
+    like one caller. Without `identify` the caller is the header (hashed, so the table holds
+    no tokens). No header at all: the client address. The address is the peer's, or what
+    uvicorn made of `X-Forwarded-For` from a proxy the operator trusts
+    (`--forwarded-allow-ips`), never a header anyone can send. Over the limit the answer is
+    429 `rate_limited` with `Retry-After` in whole seconds (at least 1). `rate=None` turns
+    the guard off. `clock` is a monotonic seconds function, injectable so tests need not
+    sleep.
     """
 
     def __init__(self, app: ASGIApp, *, rate: float | None = DEFAULT_RATE,
                  burst: int = DEFAULT_BURST, clock: Callable[[], float] = time.monotonic,
-                 max_callers: int = DEFAULT_MAX_CALLERS) -> None:
+                 max_callers: int = DEFAULT_MAX_CALLERS,
+                 identify: Callable[[str], str | None] | None = None,
+                 failed_rate: float = DEFAULT_FAILED_RATE,
+                 failed_burst: int = DEFAULT_FAILED_BURST) -> None:
         if rate is not None and not (isinstance(rate, (int, float)) and rate > 0):
             raise ValueError(f"rate must be a positive number or None, not {rate!r}")
         if type(burst) is not int or burst < 1:
@@ -143,6 +182,9 @@ class RateLimit:
         self.burst = burst
         self.clock = clock
         self.max_callers = max_callers
+        self.identify = identify
+        self.failed_rate = failed_rate
+        self.failed_burst = failed_burst
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
         # The event loop is single-threaded, but test clients may call from several threads.
         self._lock = threading.Lock()
@@ -151,7 +193,9 @@ class RateLimit:
         if scope["type"] != "http" or self.rate is None:
             await self.app(scope, receive, send)
             return
-        wait = self.take(self.caller(scope))
+        caller, failed = self.bucket_of(scope)
+        wait = (self.take(caller, self.failed_rate, self.failed_burst) if failed
+                else self.take(caller))
         if wait is None:
             await self.app(scope, receive, send)
             return
@@ -159,21 +203,34 @@ class RateLimit:
         await send_error(send, RateLimited(f"Too many requests: retry in {retry_after} s"),
                          [(b"retry-after", str(retry_after).encode())])
 
+    def bucket_of(self, scope: Scope) -> tuple[str, bool]:
+        """(the bucket's key, whether it is a failed-authentication bucket)."""
+        authorization = _header(scope, b"authorization")
+        if self.identify is None or not authorization:
+            return self.caller(scope), False
+        who = self.identify(authorization.decode("latin-1"))
+        if who is not None:
+            return "user:" + who, False
+        return "failed:" + _address(scope), True
+
     @staticmethod
     def caller(scope: Scope) -> str:
         authorization = _header(scope, b"authorization")
         if authorization:
             return "token:" + hashlib.sha256(authorization).hexdigest()
-        client = scope.get("client")
-        return "address:" + (str(client[0]) if client else "unknown")
+        return "address:" + _address(scope)
 
-    def take(self, caller: str) -> float | None:
-        """Spend one request of `caller`'s bucket: None if allowed, else seconds to wait."""
+    def take(self, caller: str, rate: float | None = None,
+             burst: int | None = None) -> float | None:
+        """Spend one request of `caller`'s bucket (`rate`/`burst`: the guard's unless
+        given): None if allowed, else seconds to wait."""
+        rate = self.rate if rate is None else rate
+        burst = self.burst if burst is None else burst
         now = self.clock()
         with self._lock:
             bucket = self._buckets.get(caller)
             if bucket is None:
-                bucket = _Bucket(float(self.burst), now)
+                bucket = _Bucket(float(burst), now)
                 self._buckets[caller] = bucket
                 while len(self._buckets) > self.max_callers:
                     self._buckets.popitem(last=False)
@@ -181,15 +238,15 @@ class RateLimit:
                 self._buckets.move_to_end(caller)
                 # max(): a clock that steps back must not drain the bucket.
                 elapsed = max(0.0, now - bucket.updated)
-                bucket.tokens = min(float(self.burst), bucket.tokens + elapsed * self.rate)
+                bucket.tokens = min(float(burst), bucket.tokens + elapsed * rate)
                 bucket.updated = max(bucket.updated, now)
             if bucket.tokens >= 1.0:
                 bucket.tokens -= 1.0
                 return None
-            return (1.0 - bucket.tokens) / self.rate
+            return (1.0 - bucket.tokens) / rate
 
 
-# The contract's error body, inline, so the guards' answers can be documented in any app.
+# The contract's error body, for a document whose app declares no `ErrorBody` of its own.
 ERROR_BODY_SCHEMA = {
     "type": "object", "required": ["error"],
     "properties": {"error": {
@@ -198,21 +255,25 @@ ERROR_BODY_SCHEMA = {
                        "required_role": {"type": ["string", "null"]},
                        "field": {"type": ["string", "null"]}}}},
 }
+_ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
 _GUARD_RESPONSES = {
     "413": {"description": "payload_too_large: the request body is over the size limit",
-            "content": {"application/json": {"schema": ERROR_BODY_SCHEMA}}},
+            "content": {"application/json": {"schema": _ERROR_REF}}},
     "429": {"description": "rate_limited: too many requests from this token; retry after "
                            "the Retry-After header's seconds",
             "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1},
                                         "description": "seconds to wait"}},
-            "content": {"application/json": {"schema": ERROR_BODY_SCHEMA}}},
+            "content": {"application/json": {"schema": _ERROR_REF}}},
 }
 _METHODS = ("get", "put", "post", "delete", "patch")
 
 
 def document_limits(openapi: dict) -> dict:
     """Add the guards' answers (413 on bodies, 429 everywhere) to every operation of an
-    OpenAPI document, in place; returns it. Operations that take no body cannot get 413."""
+    OpenAPI document, in place; returns it. Operations that take no body cannot get 413.
+    Both refer to the document's one `ErrorBody` schema (added if the app has none)."""
+    schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
+    schemas.setdefault("ErrorBody", ERROR_BODY_SCHEMA)
     for item in openapi.get("paths", {}).values():
         for method, operation in item.items():
             if method not in _METHODS:
@@ -256,8 +317,67 @@ def limits_from_env(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
 
 def guard(app: ASGIApp, *, max_bytes: int = DEFAULT_MAX_BODY_BYTES,
           rate: float | None = DEFAULT_RATE, burst: int = DEFAULT_BURST,
-          clock: Callable[[], float] = time.monotonic) -> ASGIApp:
-    """Wrap `app` in both guards; the rate limit goes outside, so a flood is turned away
+          clock: Callable[[], float] = time.monotonic,
+          identify: Callable[[str], str | None] | None = None) -> ASGIApp:
+    """Wrap `app` in the guards; the rate limit goes outside, so a flood is turned away
     before any of its bodies is read."""
-    return RateLimit(BodySizeLimit(app, max_bytes=max_bytes), rate=rate, burst=burst,
-                     clock=clock)
+    return RateLimit(OneSegmentIds(BodySizeLimit(app, max_bytes=max_bytes)), rate=rate,
+                     burst=burst, clock=clock, identify=identify)
+
+
+# --- slow clients and malformed requests, below the ASGI app ----------------------------
+
+_MALFORMED = json.dumps({"error": {
+    "code": "invalid_request", "message": "the request is not valid HTTP/1.1",
+    "required_role": None, "field": None}}).encode()
+
+
+def install_header_timeout(config: Any, seconds: float) -> None:
+    """Make `config` (a uvicorn.Config) serve with its own HTTP protocol, subclassed so that
+
+    - a connection whose request head has not fully arrived `seconds` after it opened (or
+      after its last answer) is closed: uvicorn's keep-alive timeout stops at the first
+      byte, so a client dribbling a header a byte at a time would hold it for ever;
+    - malformed HTTP gets a 400 in the contract's JSON error shape, not plain text.
+    """
+    if not config.loaded:
+        config.load()
+    base = config.http_protocol_class
+    if getattr(base, "_creditdesk_guarded", False):
+        return
+
+    class GuardedProtocol(base):  # type: ignore[misc, valid-type]
+        _creditdesk_guarded = True
+
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            self._arm_head_timer()
+
+        def _arm_head_timer(self) -> None:
+            # The head is late if no new request cycle has begun when the timer fires.
+            self._timed_cycle = self.cycle
+            self._head_timer = self.loop.call_later(seconds, self._head_too_slow)
+
+        def _head_too_slow(self) -> None:
+            if self.cycle is self._timed_cycle and (
+                    self.cycle is None or self.cycle.response_complete):
+                self.transport.close()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing():
+                self._head_timer.cancel()
+                self._arm_head_timer()
+
+        def connection_lost(self, exc) -> None:
+            self._head_timer.cancel()
+            super().connection_lost(exc)
+
+        def send_400_response(self, msg: str) -> None:
+            self.transport.write(
+                b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
+                b"connection: close\r\ncontent-length: " + str(len(_MALFORMED)).encode()
+                + b"\r\n\r\n" + _MALFORMED)
+            self.transport.close()
+
+    config.http_protocol_class = GuardedProtocol

@@ -23,27 +23,22 @@ def default_db_path() -> Path:
 
 
 def operator_token(token_file: str | None, db_path: Path | None,
-                   say: Callable[[str], None]) -> str:
+                   say: Callable[[str], None], *, postgres: bool = False) -> str:
     """From --operator-token-file, else the environment, else a generated one saved beside
-    the database (reused on the next start, so operators keep their token)."""
+    the database (reused on the next start, so operators keep their token). A PostgreSQL
+    database has no folder beside it to save one in: there the token must be given."""
     if token_file:
-        path = Path(token_file)
-        try:
-            token = path.read_text().strip()
-        except OSError as error:
-            raise ServeError(f"cannot read the operator token file {path}: "
-                             f"{error.strerror}") from None
-        if len(token) < 16:
-            raise ServeError(f"the operator token in {path} is too short (at least 16 "
-                             f"characters)")
-        return token
-    token = os.environ.get(OPERATOR_TOKEN_ENV, "").strip()
-    if token:
-        return token
+        return _long_enough(_read_private(Path(token_file)), f"the operator token in "
+                                                                f"{token_file}")
+    if OPERATOR_TOKEN_ENV in os.environ:
+        return _long_enough(os.environ[OPERATOR_TOKEN_ENV].strip(), OPERATOR_TOKEN_ENV)
+    if postgres:
+        raise ServeError(f"on PostgreSQL the operator token must be given: "
+                         f"--operator-token-file F or {OPERATOR_TOKEN_ENV}")
     base = db_path.parent if db_path is not None else default_db_path().parent
     path = base / "operator-token"
     if path.exists():
-        token = path.read_text().strip()
+        token = _long_enough(_read_private(path), f"the operator token in {path}")
     else:
         base.mkdir(parents=True, exist_ok=True)
         token = secrets.token_urlsafe(32)
@@ -53,6 +48,49 @@ def operator_token(token_file: str | None, db_path: Path | None,
             handle.write(token + "\n")
     say(f"operator token saved in {path}")
     return token
+
+
+MIN_OPERATOR_TOKEN = 16
+
+
+def _long_enough(token: str, where: str) -> str:
+    if len(token) < MIN_OPERATOR_TOKEN:
+        raise ServeError(f"{where} is {'empty' if not token else 'too short'} (at least "
+                         f"{MIN_OPERATOR_TOKEN} characters)")
+    return token
+
+
+def _read_private(path: Path) -> str:
+    """The file's text, if only its owner (this user) can read or change it: a token file
+    another user planted or can rewrite would give them the operator's power."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as error:
+        raise ServeError(f"cannot read the operator token file {path}: "
+                         f"{error.strerror}") from None
+    with os.fdopen(fd) as handle:
+        info = os.fstat(handle.fileno())
+        if info.st_uid != os.geteuid():
+            raise ServeError(f"the operator token file {path} belongs to another user "
+                             f"(uid {info.st_uid}); use a file of your own")
+        if info.st_mode & 0o077:
+            raise ServeError(f"the operator token file {path} can be read or written by "
+                             f"others (mode {info.st_mode & 0o777:o}); chmod 600 {path}")
+        try:
+            return handle.read().strip()
+        except (OSError, UnicodeDecodeError) as error:
+            raise ServeError(f"cannot read the operator token file {path}: {error}") from None
+
+
+def chosen_database(text: str | None):
+    """--db parsed and opened once (server/database.py); a bad one is a ServeError."""
+    from .database import DatabaseError, check, parse, sqlite_database
+    try:
+        database = parse(text) if text is not None else sqlite_database(default_db_path())
+        check(database)
+    except DatabaseError as error:
+        raise ServeError(str(error)) from None
+    return database
 
 
 def guard_settings() -> dict:
@@ -78,6 +116,12 @@ def parse_start(text: str | None) -> datetime | bool:
                          f"got {text!r}") from None
     if value.utcoffset() is None:
         raise ServeError(f"--test-clock START needs a UTC offset, e.g. {text}+00:00")
+    from ..errors import InvalidRequest
+    from .service import clock_instant_in_utc
+    try:
+        clock_instant_in_utc(value, "--test-clock START")   # PUT /v1/admin/clock's bounds
+    except InvalidRequest as error:
+        raise ServeError(error.message) from None
     return value
 
 
@@ -97,8 +141,21 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def uvicorn_server(app, sock: socket.socket, on_ready: Callable[[], None] | None = None):
-    """A uvicorn Server for `app` on `sock` that calls `on_ready` once it accepts."""
+# Slow or silent clients: uvicorn closes a connection idle this long between requests.
+IDLE_TIMEOUT_SECONDS = 5
+# Requests (and connections) served at once; above it uvicorn answers 503 at once, so a
+# crowd of held connections cannot exhaust the process's file descriptors.
+MAX_CONCURRENT = 1000
+# A request head must arrive whole within this time (uvicorn has no such timeout).
+HEADER_TIMEOUT_SECONDS = 10
+
+
+def uvicorn_server(app, sock: socket.socket, on_ready: Callable[[], None] | None = None,
+                   *, forwarded_allow_ips: str | None = None):
+    """A uvicorn Server for `app` on `sock` that calls `on_ready` once it accepts.
+
+    `X-Forwarded-For` is believed only from `forwarded_allow_ips` (none by default: uvicorn
+    would otherwise trust 127.0.0.1, so any local client could pick its own address)."""
     import uvicorn
 
     class AnnouncingServer(uvicorn.Server):
@@ -107,9 +164,138 @@ def uvicorn_server(app, sock: socket.socket, on_ready: Callable[[], None] | None
             if on_ready is not None and not self.should_exit:
                 on_ready()
 
+    from .limits import install_header_timeout
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                            timeout_graceful_shutdown=5)
+                            timeout_graceful_shutdown=5, server_header=False,
+                            timeout_keep_alive=IDLE_TIMEOUT_SECONDS,
+                            limit_concurrency=MAX_CONCURRENT,
+                            proxy_headers=bool(forwarded_allow_ips),
+                            forwarded_allow_ips=forwarded_allow_ips or "")
+    install_header_timeout(config, HEADER_TIMEOUT_SECONDS)
     return AnnouncingServer(config)
+
+
+def serve_workers(count: int, sock: socket.socket, build_app: Callable[[], object],
+                  on_ready: Callable[[], None], say: Callable[[str], None], *,
+                  forwarded_allow_ips: str | None = None) -> int:
+    """Run `count` uvicorn worker processes accepting on the one bound `sock`.
+
+    Each worker is forked before it builds its app, so it opens its own database
+    connections (a pool must never cross a fork). `on_ready` runs once every worker accepts.
+    A worker that dies after it was ready is replaced (its clients retry; the database
+    holds all state); one that dies before it was ready stops the server, since its
+    replacement would only fail the same way. SIGINT or SIGTERM stops them all.
+    """
+    import contextlib
+    import select
+    import signal
+    import time
+
+    ready_read, ready_write = os.pipe()
+    children: dict[int, float] = {}           # pid -> when it was started
+    stopping = False
+
+    def spawn() -> None:
+        pid = os.fork()
+        if pid == 0:                          # the worker
+            code = 1
+            try:
+                os.close(ready_read)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                app = build_app()
+                uvicorn_server(app, sock, lambda: os.write(ready_write, b"r"),
+                               forwarded_allow_ips=forwarded_allow_ips).run(
+                    sockets=[sock])
+                code = 0
+            except BaseException as error:  # noqa: BLE001 - the worker must exit, not return
+                print(f"creditdesk serve: a worker failed: {error}", file=sys.stderr,
+                      flush=True)
+            finally:
+                os._exit(code)
+        children[pid] = time.monotonic()
+
+    def stop(signum=None, frame=None) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(children):
+            with contextlib.suppress(ProcessLookupError):     # already gone
+                os.kill(pid, signal.SIGTERM)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for _ in range(count):
+            spawn()
+        waiting, failed = count, False
+        while waiting and not failed:
+            readable, _, _ = select.select([ready_read], [], [], 0.2)
+            if readable:
+                waiting -= len(os.read(ready_read, waiting))
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+            failed = pid != 0 or stopping
+        if failed:
+            stop()
+        else:
+            on_ready()
+        while children:
+            try:
+                pid, status = os.wait()
+            except ChildProcessError:
+                break
+            except InterruptedError:
+                continue
+            children.pop(pid, None)
+            if not stopping and not failed:
+                say(f"a worker (pid {pid}) ended with status {status}; starting another")
+                spawn()
+        return 1 if failed else 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        os.close(ready_read)
+        os.close(ready_write)
+
+
+def sql_app(database, operator: str, start: datetime | bool | None, limits: dict):
+    """The app of one worker over the SQL store at `database`: no replay, every state in
+    the database (books, tokens, test clock, the test gateway's declines and charges)."""
+    from datetime import UTC
+
+    from ..engine import BillingEngine
+    from ..engine.payments import StoredPaymentGateway
+    from ..store import SqlStore
+    from .app import create_app
+    from .database import SharedTokens, shared_test_clock
+    from .service import BillingService
+
+    store = SqlStore(database.url)
+    clock = None
+    if start is not None:
+        clock = shared_test_clock(store, datetime.now(UTC) if start is True else start)
+    engine = BillingEngine(clock=clock, payments=StoredPaymentGateway(store), store=store)
+    service = BillingService(engine, None, test_clock=clock)
+    app = create_app(service=service, operator_token=operator, limits=limits)
+    # Tokens issued on any worker live in the database (the gate holds this object).
+    app.state.tokens.__init__(SharedTokens(store), operator)
+    return app, store
+
+
+def migrate(database, start: datetime | bool | None) -> None:
+    """Create or upgrade the schema once, before any worker starts, and set the test
+    clock's start unless an earlier run left it standing somewhere (it never goes back)."""
+    from datetime import UTC
+
+    from ..engine import ManualClock
+    from ..store import SqlStore
+    store = SqlStore(database.url)
+    try:
+        store.migrate()
+        if start is not None and store.stored_clock() is None:
+            store.save_clock(ManualClock(datetime.now(UTC) if start is True else start)())
+    except Exception as error:  # noqa: BLE001 - told in a sentence, exit 2
+        raise ServeError(f"cannot prepare the database {database.shown}: {error}") from None
+    finally:
+        store.close()
 
 
 def url_of(sock: socket.socket) -> str:
@@ -127,14 +313,27 @@ def run_serve(args) -> int:
     def say(line: str) -> None:
         print(line, flush=True)
 
+    # Everything this server creates (the SQLite file and its -wal/-shm, the operator token
+    # file) is for this user alone: billing records and a token are nobody else's to read.
+    os.umask(0o077)
+
     try:
         start = parse_start(args.test_clock) if args.test_clock is not None else None
-        db_path = None if args.demo else Path(args.db) if args.db else default_db_path()
-        token = operator_token(args.operator_token_file, db_path, say)
+        database = None if args.demo else chosen_database(args.db)
+        db_path = database.path if database is not None else None
+        token = operator_token(args.operator_token_file, db_path, say,
+                               postgres=database is not None and database.is_postgres)
         limits = guard_settings()
         sock = bind(args.host, args.port)
     except ServeError as error:
         print(f"creditdesk serve: {error}", file=sys.stderr)
+        return 2
+    if database is not None and database.is_postgres:
+        return _serve_sql(args, database, token, start, limits, sock, say)
+    if getattr(args, "workers", 1) > 1:
+        print("creditdesk serve: --workers above 1 needs a PostgreSQL --db for now",
+              file=sys.stderr)
+        sock.close()
         return 2
     store = None
     try:
@@ -160,9 +359,37 @@ def run_serve(args) -> int:
                     say(f"  as the {role} ({user}): CREDITDESK_URL={url} "
                         f"CREDITDESK_TOKEN={issued[role]} creditdesk")
 
-        uvicorn_server(app, sock, ready).run(sockets=[sock])
+        uvicorn_server(app, sock, ready,
+                       forwarded_allow_ips=getattr(args, "forwarded_allow_ips", None)
+                       ).run(sockets=[sock])
     finally:
         sock.close()
         if store is not None:
             store.close()
     return 0
+
+
+def _serve_sql(args, database, token, start, limits, sock, say) -> int:
+    """Serve from the SQL store with `args.workers` processes (one: in this process)."""
+    try:
+        try:
+            migrate(database, start)
+        except ServeError as error:
+            print(f"creditdesk serve: {error}", file=sys.stderr)
+            return 2
+        say(f"database {database.shown}")
+
+        def ready() -> None:
+            say(f"creditdesk serving on {url_of(sock)}")
+
+        if args.workers == 1:
+            app, store = sql_app(database, token, start, limits)
+            try:
+                uvicorn_server(app, sock, ready).run(sockets=[sock])
+            finally:
+                store.close()
+            return 0
+        return serve_workers(args.workers, sock,
+                             lambda: sql_app(database, token, start, limits)[0], ready, say)
+    finally:
+        sock.close()

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+import anyio.to_thread
 from pydantic import BaseModel
 
 from ..engine import BillingEngine, ManualClock, TestPaymentGateway
@@ -27,6 +28,25 @@ from .tokens import OPERATOR
 
 DEMO_LIMITS = {"members": (5, 20_000), "months": (1, 36)}
 LATEST_TEST_TIME = datetime(2200, 1, 1, tzinfo=UTC)
+EARLIEST_TEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def clock_instant_in_utc(now: datetime, field: str = "now") -> datetime:
+    """`now` in UTC if a test clock may stand there, else InvalidRequest on `field`.
+
+    The bounds keep every date the engine derives from it (period ends a month on, a year
+    of history back) inside what datetime can hold: 0001-01-01T00:00:00+14:00 is before
+    year 1 in UTC, and from 9999-12 the next period's start does not exist.
+    """
+    words = (f"{field} must be an instant from {EARLIEST_TEST_TIME:%Y-%m-%d} to before "
+             f"{LATEST_TEST_TIME:%Y-%m-%d} (UTC)")
+    try:
+        utc = now.astimezone(UTC)
+    except OverflowError:
+        raise InvalidRequest(words, field=field) from None
+    if not EARLIEST_TEST_TIME <= utc < LATEST_TEST_TIME:
+        raise InvalidRequest(words, field=field)
+    return utc
 
 
 def _encode(value: Any) -> Any:
@@ -120,7 +140,9 @@ class BillingService:
                                           first_entry)
 
     async def run(self, actor: str, method: str, **kwargs: Any) -> Any:
-        outcome, batch = self.execute(actor, method, kwargs)
+        # In a worker thread: an engine call can take seconds (a year of history by member)
+        # and must never stall the event loop, where every other caller waits.
+        outcome, batch = await anyio.to_thread.run_sync(self.execute, actor, method, kwargs)
         if batch is not None:
             await batch.wait()
         if isinstance(outcome, BillingError):
@@ -216,10 +238,8 @@ class BillingService:
     def _op_set_clock(self, now: datetime) -> datetime:
         if self.test_clock is None:
             raise NotFound("the clock can only be set on a server started with --test-clock")
-        if isinstance(now, datetime) and now.utcoffset() is not None \
-                and now >= LATEST_TEST_TIME:
-            # Every account closes each month it passes, and dates stop at year 9999.
-            raise InvalidRequest(f"now must be before {LATEST_TEST_TIME:%Y-%m-%d}", field="now")
+        if isinstance(now, datetime) and now.utcoffset() is not None:
+            clock_instant_in_utc(now)   # every account closes each month it passes
         now = self.test_clock.set(now)
         if self.driven is not None and now > self.driven():
             self.driven.set(now)
@@ -240,6 +260,13 @@ class BillingService:
         if type(seed) is not int:
             raise InvalidRequest("seed must be a whole number", field="seed")
         world = build_demo(now=now, seed=seed, members=members, months=months)
+        if self.engine.store.kind == "sql":
+            # The books are in a database that other workers share: write the world
+            # there in short transactions instead of swapping in the in-memory engine.
+            from .upgrade import copy_into
+            copy_into(world.engine, self.engine.store)
+            self.engine.names = self.engine.store.names     # copy_into took the world's
+            return world
         self.engine = world.engine
         if self.driven is not None:
             self.driven = world.clock

@@ -16,6 +16,16 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, however it is spelled
+    (any case, extra blanks, tabs): one parse for the gate and the rate limit, so every
+    spelling the gate accepts is the same caller to the limiter."""
+    parts = (authorization or "").split(None, 1)
+    if len(parts) != 2 or parts[0].lower() != "bearer":
+        return None
+    return parts[1].strip() or None
+
+
 def new_token() -> str:
     return secrets.token_urlsafe(32)
 

@@ -8,21 +8,29 @@ Interface (for screens and tests):
   an admin watching over SSH sees usage move; never for the in-process engine);
   `clock()` returns an aware UTC datetime (default: the real UTC time; tests pass a fixed
   one); `demo` is an optional `DemoControls` (live activity, time travel, welcome line).
-- `MODES`: overview, usage, members, invoices, settings, each imported on first use so
-  start-up never pays for a screen (or plotext) it has not shown. It opens on `overview`.
+- `MODES`: overview, usage, members, invoices, settings, activity (key v), each imported
+  on first use so start-up never pays for a screen (or plotext) it has not shown. It
+  opens on `overview`.
 - `app.identity` (models.Identity, once whoami answered), `app.context` (reactive
   models.Context: the charged account and the role there; the first org context, else the
   personal one), `app.data_version` (reactive int, bumped by `record_change`).
 - Action `switch_context(account_id)`; key `c` and the palette list the contexts.
 - `record_change(message)`: toast the change and make every screen reload quietly.
 - `now()`: the injected clock; screens use it for anything time-based.
+- `keymap` ({binding id: keys}, the settings file's `[keys]` table) is applied with
+  `set_keymap`; `theme` opens in that theme and `remember_theme(name)` is called whenever the
+  person picks another, so the CLI can write it back to the settings file.
+- Messages: a screen posts `DataChanged(note)` after the backend accepted a change (the app
+  toasts the note and bumps `data_version`). Every worker is made with
+  `exit_on_error=False`: a failure nobody caught reaches the one `on_worker_state_changed`
+  handler, which reports it in words instead of crashing the dashboard.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
-from functools import partial
 from datetime import UTC, datetime
 from importlib import import_module
 from typing import TYPE_CHECKING
@@ -31,13 +39,16 @@ from textual.actions import parse as parse_action
 from textual.app import App
 from textual.binding import Binding
 from textual.dom import DOMNode
-from textual.reactive import reactive
+from textual.reactive import var
 from textual.screen import Screen
+from textual.worker import Worker, WorkerState
 
+from ..errors import BillingError, Unauthenticated
 from ..models import Context, Identity
 from .commands import CreditDeskCommands
 from .demo_controls import DemoControls
 from .permissions import role_reason
+from .screens.base import DataChanged
 from .styles import all_stylesheets
 from .widgets.context_header import SCREEN_KEYS
 from .widgets.error_note import describe_error
@@ -52,6 +63,7 @@ SCREEN_CLASSES = {
     "members": "creditdesk.tui.screens.members:MembersScreen",
     "invoices": "creditdesk.tui.screens.invoices:InvoicesScreen",
     "settings": "creditdesk.tui.screens.settings:SettingsScreen",
+    "activity": "creditdesk.tui.screens.activity:ActivityScreen",
 }
 
 
@@ -86,27 +98,41 @@ class CreditDeskApp(App[None]):
     BINDINGS = [
         *(Binding(key, f"switch_mode('{mode}')", label, id=f"app.{mode}", show=False,
                   tooltip=f"Show the {label} screen") for mode, key, label in SCREEN_KEYS),
-        Binding("c", "pick_context", "Context", id="app.context",
+        # Out of the footer so `q Quit` fits at 70 columns: the header names the context,
+        # and help (?) and the palette list the key.
+        Binding("c", "pick_context", "Context", id="app.context", show=False,
                 tooltip="Choose which account (personal or an org) is charged"),
         Binding("question_mark,f1", "help", "Help", id="app.help", key_display="?",
                 tooltip="Every key on this screen, in words"),
-        Binding("l", "toggle_live", "Live", id="app.demo.live",
+        # The demo keys stay out of the footer so `q Quit` fits at 70 columns; the welcome
+        # line, help (?) and the palette name them.
+        Binding("l", "toggle_live", "Live", id="app.demo.live", show=False,
                 tooltip="Demo: simulated agents spend credits every second"),
-        Binding("t", "time_travel", "Next close", id="app.demo.time_travel",
+        Binding("t", "time_travel", "Next close", id="app.demo.time_travel", show=False,
                 tooltip="Demo: jump to the next period close"),
         Binding("q", "quit", "Quit", id="app.quit", tooltip="Leave CreditDesk"),
     ]
 
-    identity: reactive[Identity | None] = reactive(None)
-    identity_error: reactive[str | None] = reactive(None)
-    context: reactive[Context | None] = reactive(None)
-    data_version: reactive[int] = reactive(0)
-    live: reactive[bool] = reactive(False)
+    # `var`, not `reactive`: watchers still run, but the App does not repaint the whole
+    # screen on each change (a data_version bump every live tick or remote refresh would
+    # otherwise rewrite every cell of the terminal, header included).
+    identity: var[Identity | None] = var(None)
+    identity_error: var[str | None] = var(None)
+    context: var[Context | None] = var(None)
+    data_version: var[int] = var(0)
+    live: var[bool] = var(False)
 
     def __init__(self, backend: BillingBackend, *, clock: Callable[[], datetime] | None = None,
                  demo: DemoControls | None = None, cursor_blink: bool = True,
-                 context: str | None = None, refresh_seconds: float | None = None) -> None:
-        super().__init__()
+                 context: str | None = None, refresh_seconds: float | None = None,
+                 keymap: dict[str, str] | None = None, theme: str | None = None,
+                 remember_theme: Callable[[str], None] | None = None) -> None:
+        # NO_COLOR: Textual's ANSI mode strips every colour; otherwise it only turns the
+        # theme grey, still in 256-colour codes.
+        super().__init__(ansi_color=True if "NO_COLOR" in os.environ else None)
+        self.initial_keymap = dict(keymap or {})
+        self.initial_theme = theme
+        self.remember_theme = remember_theme
         self.preferred_context = context
         if refresh_seconds is None and getattr(backend, "is_remote", False):
             refresh_seconds = REMOTE_REFRESH_SECONDS
@@ -118,18 +144,6 @@ class CreditDeskApp(App[None]):
         self.welcome_pending = demo is not None
         self._identity_ready = asyncio.Event()
         self._live_timer = None
-        self._modes = {mode: partial(self._new_mode_screen, factory)
-                       for mode, factory in self._modes.items()}
-
-    def _new_mode_screen(self, factory: Callable[[], Screen]) -> Screen:
-        screen = factory()
-        # Textual 8 re-applies every CSS rule when a mode's screen is first shown, and again
-        # on its second visit (it marks the previous screen as up to date, not the new one):
-        # 100-200 ms each with a big member list. A screen being created gets the current
-        # CSS when it mounts anyway, so it starts out up to date. (If Textual renames this
-        # private counter, the assignment is merely unused and the old cost comes back.)
-        screen._css_update_count = self._css_update_count
-        return screen
 
     def now(self) -> datetime:
         return self.clock()
@@ -140,11 +154,57 @@ class CreditDeskApp(App[None]):
         self._load_identity()
         if self.refresh_seconds:
             self.set_interval(self.refresh_seconds, self._refresh_figures)
+        if self.initial_keymap:
+            self.set_keymap(self.initial_keymap)
+        if self.initial_theme and self.initial_theme != self.theme:
+            if self.initial_theme in self.available_themes:
+                self.theme = self.initial_theme
+            else:
+                self.notify(f"The settings file names theme {self.initial_theme!r}, which "
+                            f"does not exist; using {self.theme}.", severity="warning")
+        # Watched only after the saved one is applied: only a person's choice is written.
+        self.watch(self, "theme", self._theme_chosen, init=False)
+
+    def _theme_chosen(self, theme: str) -> None:
+        if self.remember_theme is not None:
+            try:
+                self.remember_theme(theme)
+            except OSError as error:
+                self.notify(f"The theme could not be saved: {error}", severity="warning")
+
+    def on_data_changed(self, message: DataChanged) -> None:
+        """A screen saw the backend accept a change: every screen reloads its figures."""
+        message.stop()
+        if message.note:
+            self.record_change(message.note, title=message.title)
+        else:
+            self._bump_data()
+
+    def _bump_data(self) -> None:
+        self.data_version += 1
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        self.report_worker_failure(event)
+
+    def report_worker_failure(self, event: Worker.StateChanged) -> None:
+        """The one place a worker's uncaught failure ends up: said in words, not a crash.
+        Refusals (BillingError) are handled where they happen; this is for the rest.
+        Worker.StateChanged does not bubble, so screens forward theirs here."""
+        if event.state != WorkerState.ERROR:
+            return
+        error = event.worker.error
+        if isinstance(error, BillingError):
+            self.notify(describe_error(error), severity="error")
+            return
+        self.log.error(f"worker {event.worker.name!r} failed", error)
+        self.notify(f"Something went wrong ({type(error).__name__}: {error}). The figures "
+                    f"on screen may be out of date; press r to reload.",
+                    title="Unexpected error", severity="error", timeout=15)
 
     def _refresh_figures(self) -> None:
         # Quietly, like live activity: screens keep what the user is typing or choosing.
         if self.identity is not None:
-            self.data_version += 1
+            self._bump_data()
 
     async def on_unmount(self) -> None:
         # The HTTP client belongs to this event loop, so it is closed here, not by the CLI.
@@ -156,13 +216,15 @@ class CreditDeskApp(App[None]):
         # Workers get the coroutine function, not a coroutine: one cancelled before it
         # starts (a retry came first) then leaves no never-awaited coroutine behind.
         self.run_worker(self._fetch_identity, exclusive=True, group="identity",
-                        name="whoami")
+                        name="whoami", exit_on_error=False)
 
     async def _fetch_identity(self) -> None:
         try:
             identity = await self.backend.whoami()
-        except Exception as error:  # the header shows it in words, with retry
-            self.identity_error = f"Cannot load your account: {describe_error(error)}"
+        except BillingError as error:  # the header and every screen say it in words
+            # A refused token cannot be fixed by retrying: the words say what will.
+            retry = "" if isinstance(error, Unauthenticated) else "  Press r to retry."
+            self.identity_error = f"Cannot load your account: {describe_error(error)}{retry}"
         else:
             self.identity = identity
             orgs = [c for c in identity.contexts if c.kind == "org"]
@@ -200,7 +262,8 @@ class CreditDeskApp(App[None]):
 
         def chosen(account_id: str | None) -> None:
             if account_id is not None:
-                self.run_worker(self.action_switch_context(account_id), group="context")
+                self.run_worker(self.action_switch_context(account_id), group="context",
+                                exit_on_error=False)
 
         self.push_screen(ContextPicker(self.identity.contexts, current), chosen)
 
@@ -212,7 +275,7 @@ class CreditDeskApp(App[None]):
     def record_change(self, message: str, *, title: str = "Saved") -> None:
         """A change the backend accepted: say so, and refresh every screen's figures."""
         self.notify(message, title=title)
-        self.data_version += 1
+        self._bump_data()
 
     # --- modes, help, palette --------------------------------------------------------------
 
@@ -245,13 +308,14 @@ class CreditDeskApp(App[None]):
             yield "Demo: jump to the next period close", "Roll over, forfeit, invoice", \
                 "time_travel", self, None
         seen = set()
-        for bindings in screen._bindings.key_to_bindings.values():
-            for binding in bindings:
-                if not binding.description or binding.action in seen:
-                    continue
-                seen.add(binding.action)
-                yield (binding.description, binding.tooltip or binding.description,
-                       binding.action, screen, self._refusal(screen, binding.action))
+        for active in screen.active_bindings.values():
+            binding = active.binding
+            if active.node is not screen or not binding.description \
+                    or binding.action in seen:
+                continue
+            seen.add(binding.action)
+            yield (binding.description, binding.tooltip or binding.description,
+                   binding.action, screen, self._refusal(screen, binding.action))
         for title, help_text, action in getattr(screen, "palette_commands", lambda: ())():
             yield title, help_text, action, screen, self._refusal(screen, action)
 
@@ -292,26 +356,28 @@ class CreditDeskApp(App[None]):
             self.notify("Live activity off.", title="Demo")
 
     def _live_tick(self) -> None:
-        self.run_worker(self._simulate, exclusive=True, group="demo-live")
+        self.run_worker(self._simulate, exclusive=True, group="demo-live",
+                        exit_on_error=False)
 
     async def _simulate(self) -> None:
         try:
             news = await self.demo.simulate_activity()
-        except Exception as error:
+        except BillingError as error:
             self.notify(describe_error(error), title="Demo activity", severity="error")
             return
         if news:
             self.notify(news, title="Live activity")
-        self.data_version += 1
+        self._bump_data()
 
     def action_time_travel(self) -> None:
         if self.demo is not None:
-            self.run_worker(self._time_travel, exclusive=True, group="demo-time")
+            self.run_worker(self._time_travel, exclusive=True, group="demo-time",
+                            exit_on_error=False)
 
     async def _time_travel(self) -> None:
         try:
             what = await self.demo.advance_to_period_close()
-        except Exception as error:
+        except BillingError as error:
             self.notify(describe_error(error), title="Time travel", severity="error")
             return
         self.record_change(what, title="Period closed")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from rich.table import Table
-from textual.actions import parse as parse_action
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -21,23 +20,19 @@ def binding_rows(screen: Screen) -> list[tuple[str, str, str]]:
     says when the role may not use a key (as the footer dims it), else its tooltip."""
     rows = []
     seen = set()
-    for node in (screen, screen.app):
-        for bindings in node._bindings.key_to_bindings.values():
-            for binding in bindings:
-                # Ours all carry an id (remappable, like Posting's); Textual's built-in
-                # focus and copy keys do not, and are the same in every app.
-                if not binding.id or not binding.description or binding.action in seen:
-                    continue
-                seen.add(binding.action)
-                _, name, params = parse_action(binding.action)
-                state = node.check_action(name, params)
-                if state is False:
-                    continue  # hidden here (the demo keys outside the demo)
-                note = binding.tooltip
-                if state is None:
-                    note = "not available to your role here" + (f": {note}" if note else "")
-                rows.append((screen.app.get_key_display(binding), binding.description,
-                             note))
+    # active_bindings: the screen's keys, then the app's, as remapped by the keymap, without
+    # those check_action hides here (the demo keys outside the demo).
+    for active in screen.active_bindings.values():
+        binding = active.binding
+        # Ours all carry an id (remappable, like Posting's); Textual's built-in focus and
+        # copy keys do not, and are the same in every app.
+        if not binding.id or not binding.description or binding.action in seen:
+            continue
+        seen.add(binding.action)
+        note = binding.tooltip
+        if not active.enabled:
+            note = "not available to your role here" + (f": {note}" if note else "")
+        rows.append((screen.app.get_key_display(binding), binding.description, note))
     return rows
 
 

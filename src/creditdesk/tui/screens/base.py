@@ -27,8 +27,9 @@ What the base gives you:
 - `self.backend` (the app's BillingBackend), `self.context` (a models.Context or None while
   whoami is loading), `self.role`, `self.account_id`, `self.now()` (the app's injectable
   clock: use it for anything time-based, never datetime.now(), so snapshots are stable).
-- Textual calls `on_mount` (and every handler) of each class in the MRO by itself, the
-  subclass's first: define your own `on_mount` without calling `super().on_mount()`.
+- The base sets itself up in its own Mount handler (`_set_up_billing_screen`), not in
+  `on_mount`, so a screen's `on_mount` is its own: define it freely (Textual calls every
+  class's handler by itself; the base has no `on_mount` to call twice).
 - Context changes: the app's reactive `context` is watched; the screen reloads when it is
   visible, or when it is next shown. Override `on_context_changed(context)` for extra
   resets (clear a filter, ...), called before the reload.
@@ -44,8 +45,15 @@ What the base gives you:
   the control that caused the call.
 - Errors: `describe_error(exc)` (widgets.error_note) gives words; put an `ErrorNote` next
   to a control and call `.show_error(exc)` / `.clear()`. Load failures use #load-error.
-- Changes: after the backend accepted a change call `self.app.record_change("Bought …")`:
-  it toasts, and every screen reloads quietly (this one now, the others when next shown).
+- Changes: after the backend accepted a change post `DataChanged("Bought …")` (from the
+  screen or any widget in it): the app toasts the note, and every screen reloads quietly
+  (this one now, the others when next shown). Never bump `app.data_version` by hand.
+- Backend calls outside `load` go in workers (`@work(exclusive=True, exit_on_error=False)`
+  where a newer answer replaces an older one); catch `BillingError` where a refusal is
+  shown; anything else reaches the app's one failure handler.
+- Repaints: `self.unchanged(name, value)` is True when `value` equals what this screen
+  last showed under `name` (for this context); skip the widget update then, so a refresh
+  that brings the same figures writes nothing to the terminal.
 - Forms: use `widgets.form_input.FormInput` instead of Input (it stops blinking when the
   app is made with cursor_blink=False, as tests and snapshots do) and the parsers of
   `tui.form_checks` (parse_credits, parse_dollars_as_cents) for messages beside fields.
@@ -65,13 +73,17 @@ from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, ClassVar
 
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Static
+from textual.worker import Worker
 
+from ...errors import BillingError, Unauthenticated
 from ...models import Context
 from ..permissions import ROLE_NEEDED, role_allows, role_reason
 from ..widgets.context_header import ContextHeader
@@ -82,8 +94,21 @@ if TYPE_CHECKING:
     from ...backends import BillingBackend
     from ..app import CreditDeskApp
 
-__all__ = ["BillingScreen", "ROLE_NEEDED", "RoleGate", "busy", "describe_error", "role_allows",
-           "role_reason"]
+__all__ = ["BillingScreen", "DataChanged", "ROLE_NEEDED", "RoleGate", "busy", "describe_error",
+           "role_allows", "role_reason"]
+
+
+class DataChanged(Message):
+    """The backend accepted a change: the app toasts `note` (if any, under `title`) and
+    every screen reloads its figures quietly. Posted by screens and widgets; bubbles up."""
+
+    def __init__(self, note: str | None = None, *, title: str = "Saved") -> None:
+        super().__init__()
+        self.note = note
+        self.title = title
+
+
+_NOTHING = object()
 
 
 @contextmanager
@@ -100,6 +125,9 @@ def busy(widget: Widget) -> Iterator[None]:
 class BillingScreen(Screen):
     """Base of the five mode screens; see the module docstring for the contract."""
 
+    DEFAULT_CSS = """
+    BillingScreen #body.-stale { text-opacity: 60%; }
+    """
     MODE: ClassVar[str] = ""
     VIEW_ACTION: ClassVar[str | None] = None
     VIEW_REFUSED: ClassVar[str | None] = None
@@ -115,6 +143,11 @@ class BillingScreen(Screen):
         self._loaded_for: str | None = None  # account id the figures on screen belong to
         self._applied_context: Context | None = None
         self._seen_version = 0
+        self._set_up = False
+        self._loading: Worker | None = None
+        self._loading_for: Context | None = None
+        self._load_again = False
+        self._shown_values: dict[str, object] = {}
 
     # --- what subclasses provide ------------------------------------------------------
     def compose_body(self) -> ComposeResult:
@@ -171,16 +204,41 @@ class BillingScreen(Screen):
             yield from self.compose_body()
         yield Footer(compact=True)
 
-    def on_mount(self) -> None:
+    @on(events.Mount)
+    def _set_up_billing_screen(self) -> None:
+        if self._set_up:  # watchers registered twice would reload twice per change
+            return
+        self._set_up = True
         self.query_one("#load-error").display = False
         self.query_one("#view-refused").display = False
         self._seen_version = self.app.data_version
         self.watch(self.app, "context", self._context_changed, init=False)
         self.watch(self.app, "data_version", self._data_changed, init=False)
+        self.watch(self.app, "identity_error", self._identity_failed, init=False)
         if self.context is None:
-            self.query_one("#body").loading = True
+            self.query_one("#body").loading = self.app.identity_error is None
+            self._identity_failed(self.app.identity_error)
         else:
             self._context_changed(self.context)
+
+    def _identity_failed(self, error: str | None) -> None:
+        # Without an account there is nothing to load: stop the spinner and say why.
+        if error is None or self.context is not None:
+            return
+        self.query_one("#body").loading = False
+        self._show_load_error(error, retry=False)  # the app's words say whether to retry
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # Worker.StateChanged does not bubble: hand this screen's workers to the app's one
+        # failure handler (widgets running their own workers forward theirs the same way).
+        self.app.report_worker_failure(event)
+
+    def unchanged(self, name: str, value: object) -> bool:
+        """True if `value` is what this screen already shows under `name`; remembers it."""
+        if self._shown_values.get(name, _NOTHING) == value:
+            return True
+        self._shown_values[name] = value
+        return False
 
     # --- reloading ------------------------------------------------------------------------
     @property
@@ -194,6 +252,7 @@ class BillingScreen(Screen):
             return
         self._applied_context = context
         self._loaded_for = None
+        self._shown_values.clear()
         for gate in self.query(RoleGate):
             gate.apply(context.role)
         self.refresh_bindings()
@@ -241,27 +300,48 @@ class BillingScreen(Screen):
                           f"Overview (press o).")
             self._loaded_for = context.account_id
             return
+        if quiet and self._loading is not None and self._loading.is_running \
+                and self._loading_for == context:
+            # A refresh while a load for the same context runs (a live tick, the remote
+            # interval): let it finish and load once more after it, rather than cancel it
+            # again and again so that nothing is ever shown.
+            self._load_again = True
+            return
         # A partial, not a coroutine: a worker cancelled before it starts (the next reload
         # came first) then leaves no never-awaited coroutine behind.
-        self.run_worker(partial(self._run_load, context,
-                                quiet=quiet and self._loaded_for is not None),
-                        exclusive=True, group="load", name=f"load {self.MODE}")
+        self._load_again = False
+        self._loading_for = context
+        self._loading = self.run_worker(
+            partial(self._run_load, context, quiet=quiet and self._loaded_for is not None),
+            exclusive=True, group="load", name=f"load {self.MODE}", exit_on_error=False)
 
     async def _run_load(self, context: Context, *, quiet: bool) -> None:
         body = self.query_one("#body")
-        banner = self.query_one("#load-error", Static)
         if not quiet:
             body.loading = True
         try:
             await self.load(context)
-        except Exception as error:  # shown in words, never a traceback
-            banner.update(f"{describe_error(error)}  Press r to retry.")
-            banner.display = True
+        except BillingError as error:  # a refusal or an unreachable server, in words
+            self._show_load_error(describe_error(error),
+                                  retry=not isinstance(error, Unauthenticated))
         else:
-            banner.display = False
+            self.query_one("#load-error", Static).display = False
+            body.remove_class("-stale")
             self._loaded_for = context.account_id
         finally:
-            body.loading = False
+            body.loading = False  # also when a bug escapes to the app's failure handler
+            if self._load_again:
+                self.call_later(self.reload, quiet=True)
+
+    def _show_load_error(self, words: str, *, retry: bool = True) -> None:
+        banner = self.query_one("#load-error", Static)
+        body = self.query_one("#body")
+        stale = self._loaded_for is not None
+        # Figures from an earlier load stay, dimmed and called out, rather than vanish.
+        body.set_class(stale, "-stale")
+        tail = " The figures below are from the last successful load." if stale else ""
+        banner.update(f"{words}{tail}{'  Press r to retry.' if retry else ''}")
+        banner.display = True
 
     # --- roles and bindings -----------------------------------------------------------------
     @classmethod
@@ -278,3 +358,15 @@ class BillingScreen(Screen):
         if needed is not None and not self.allows(needed):
             return None  # shown dimmed in the footer, and not run
         return True
+
+    @on(events.Key)
+    def _dimmed_key(self, event: events.Key) -> None:
+        # Textual runs nothing for a dimmed binding, so a key the role may not use would do
+        # nothing at all: say why instead ("Owner only: you are admin here").
+        active = self.active_bindings.get(event.key)
+        if active is None or active.enabled or active.node is not self:
+            return
+        needed = self.ROLE_ACTIONS.get(active.binding.action.partition("(")[0])
+        if needed is not None:
+            event.stop()
+            self.refuse_unless(needed)

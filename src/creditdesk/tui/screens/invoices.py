@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import os
-import re
-from decimal import Decimal
+import asyncio
+from functools import partial
 from pathlib import Path
 
 from rich.text import Text
@@ -17,11 +14,21 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Label, Static
 
+from ...errors import BillingError
 from ...models import Context, Invoice
 from ...money import format_cents, format_credits
 from ..permissions import role_reason
 from ..styles import stylesheet
-from ..widgets.error_note import ErrorNote
+from ..widgets.error_note import describe_error
+from ..widgets.export_form import (
+    ExportForm,
+    csv_dollars,
+    csv_text,
+    csv_time,
+    default_export_path,
+    write_csv,
+    write_failure,
+)
 from ..widgets.form_input import FormInput
 from ..widgets.role_gate import RoleGate
 from .base import BillingScreen
@@ -30,10 +37,6 @@ KIND_WORDS = {"subscription": "Subscription", "purchase": "Credit purchase",
               "recharge": "Auto-recharge"}
 CSV_COLUMNS = ("number", "date", "kind", "credits", "amount_usd", "status", "description",
                "payment_method")
-
-
-class ExportPathError(ValueError):
-    """The typed path cannot take the CSV; str(error) says why, for the field."""
 
 
 def status_text(invoice: Invoice) -> Text:
@@ -49,45 +52,24 @@ def credits_text(invoice: Invoice) -> str:
                                                                       unit=False)
 
 
-def amount_dollars(cents: int) -> str:
-    """Plain machine-readable dollars with two decimals, e.g. 499.00."""
-    return f"{Decimal(cents) / 100:.2f}"
+def csv_row(invoice: Invoice) -> tuple:
+    # A subscription has no credits of its own: empty, where the screen shows "—".
+    return (invoice.number, csv_time(invoice.created_at), invoice.kind,
+            None if invoice.kind == "subscription" else invoice.credits,
+            csv_dollars(invoice.amount_cents), invoice.status, invoice.description,
+            invoice.payment_method)
 
 
 def invoices_csv(invoices: list[Invoice]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for invoice in invoices:
-        writer.writerow((invoice.number, invoice.created_at.isoformat(), invoice.kind,
-                         invoice.credits, amount_dollars(invoice.amount_cents),
-                         invoice.status, invoice.description, invoice.payment_method))
-    return out.getvalue()
+    return csv_text(CSV_COLUMNS, (csv_row(invoice) for invoice in invoices))
 
 
-def default_export_path(account_id: str) -> str:
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", account_id).strip("-") or "account"
-    return f"~/creditdesk-invoices-{safe}.csv"
-
-
-def check_export_path(text: str) -> Path:
-    """Where the CSV may be written, or ExportPathError saying why not (nothing written)."""
-    if not text.strip():
-        raise ExportPathError("Enter the path of the CSV file to write.")
-    path = Path(text.strip()).expanduser()
-    if path.is_dir():
-        raise ExportPathError(f"{path} is a folder; add a file name, e.g. "
-                              f"{path / 'invoices.csv'}.")
-    folder = path.parent
-    if folder.exists() and not folder.is_dir():
-        raise ExportPathError(f"{folder} is a file, not a folder.")
-    if not folder.is_dir():
-        raise ExportPathError(f"The folder {folder} does not exist.")
-    if path.exists() and not os.access(path, os.W_OK):
-        raise ExportPathError(f"{path} exists and cannot be overwritten.")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ExportPathError(f"Cannot write in {folder}.")
-    return path
+def matches(invoice: Invoice, words: list[str]) -> bool:
+    """The search: every word appears in what the row shows or the invoice's details."""
+    hay = " ".join((invoice.number, f"{invoice.created_at:%Y-%m-%d}", KIND_WORDS[invoice.kind],
+                    invoice.status, invoice.description, invoice.payment_method,
+                    format_cents(invoice.amount_cents))).casefold()
+    return all(word in hay for word in words)
 
 
 def detail_rows(invoice: Invoice) -> list[tuple[str, str | Text]]:
@@ -112,11 +94,13 @@ def failure_note(invoice: Invoice) -> str:
                else "; the plan's credits were still granted."))
 
 
-class InvoiceDetail(ModalScreen[None]):
-    """One invoice in full; any of escape, enter or q closes it."""
+class InvoiceDetail(ModalScreen[str | None]):
+    """One invoice in full; escape, enter or q closes it, `v` returns the invoice's id so
+    the screen that opened it can show its ledger entries (Activity)."""
 
     CSS_PATH = stylesheet("invoices.tcss")
-    BINDINGS = [Binding("escape,enter,q", "dismiss", "Close", id="invoices.detail.close")]
+    BINDINGS = [Binding("escape,enter,q", "dismiss(None)", "Close", id="invoices.detail.close"),
+                Binding("v", "entries", "Its ledger entries", id="invoices.detail.entries")]
 
     def __init__(self, invoice: Invoice) -> None:
         super().__init__()
@@ -132,74 +116,10 @@ class InvoiceDetail(ModalScreen[None]):
                     yield Label(value, classes="detail-value")
             if self.invoice.status == "failed":
                 yield Label(failure_note(self.invoice), id="failure-note")
-            yield Label("escape or enter: close", classes="hint")
+            yield Label("v: its ledger entries   escape or enter: close", classes="hint")
 
-
-class ExportForm(ModalScreen[tuple[Path, int] | None]):
-    """Asks where to write the CSV; the path is checked as you type and the file is written
-    only when it is acceptable. Dismisses with the path written and how many invoices."""
-
-    CSS_PATH = stylesheet("invoices.tcss")
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="invoices.export.cancel")]
-
-    def __init__(self, screen: InvoicesScreen, account_id: str) -> None:
-        super().__init__()
-        self.invoices_screen = screen
-        self.account_id = account_id
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="export-form", classes="dialog"):
-            yield Label("Export invoices as CSV", classes="title")
-            yield Label("File", classes="field-label")
-            yield FormInput(default_export_path(self.account_id), id="path", compact=True)
-            yield ErrorNote(id="path-error")
-            yield Static("", id="path-note", classes="muted")
-            with Horizontal(classes="buttons"):
-                yield Button("Export", id="export", variant="primary", compact=True)
-                yield Button("Cancel", id="cancel", compact=True)
-            yield Label("enter: export   escape: cancel", classes="hint")
-
-    def on_mount(self) -> None:
-        self.query_one("#path", Input).focus()
-        self.check()
-
-    @on(Input.Changed, "#path")
-    def check(self) -> Path | None:
-        note = self.query_one(ErrorNote)
-        hint = self.query_one("#path-note", Static)
-        try:
-            path = check_export_path(self.query_one("#path", Input).value)
-        except ExportPathError as error:
-            note.show_error(str(error))
-            hint.update("")
-            self.query_one("#export", Button).disabled = True
-            return None
-        note.clear()
-        hint.update(f"Replaces the existing {path.name}." if path.exists() else "")
-        self.query_one("#export", Button).disabled = False
-        return path
-
-    @on(Input.Submitted, "#path")
-    @on(Button.Pressed, "#export")
-    async def export(self) -> None:
-        path = self.check()
-        if path is None:
-            return  # the note already says what is wrong
-        screen = self.invoices_screen
-        try:
-            # Fresh from the backend, so the file is the account's invoices right now.
-            invoices = await screen.backend.invoices(self.account_id)
-            path.write_text(invoices_csv(invoices), encoding="utf-8", newline="")
-        except Exception as error:  # shown next to the field; a refusal writes nothing
-            self.query_one(ErrorNote).show_error(
-                f"Could not write {path}: {error.strerror or error}." if isinstance(error, OSError)
-                else error)
-            return
-        self.dismiss((path, len(invoices)))
-
-    @on(Button.Pressed, "#cancel")
-    def cancel(self) -> None:
-        self.dismiss(None)
+    def action_entries(self) -> None:
+        self.dismiss(self.invoice.id)
 
 
 class InvoicesScreen(BillingScreen):
@@ -207,42 +127,73 @@ class InvoicesScreen(BillingScreen):
     the open and export controls disabled and the reason next to them."""
 
     MODE = "invoices"
+    AUTO_FOCUS = "#table"
     CSS_PATH = stylesheet("invoices.tcss")
-    ROLE_ACTIONS = {"open_invoice": "view_invoices", "export_csv": "view_invoices"}
+    ROLE_ACTIONS = {"open_invoice": "view_invoices", "export_csv": "view_invoices",
+                    "focus_search": "view_invoices"}
     BINDINGS = [
         Binding("enter", "open_invoice", "Details", id="invoices.open",
                 tooltip="Show the selected invoice in full (owner only)"),
+        Binding("slash", "focus_search", "Search", id="invoices.search", key_display="/",
+                tooltip="Show only the invoices whose number, kind, status or description "
+                        "has these words"),
         Binding("e", "export_csv", "Export CSV", id="invoices.export",
                 tooltip="Save every invoice of this account as a CSV file (owner only)"),
+        Binding("escape", "leave_search", show=False, id="invoices.leave_search"),
     ]
+    # Cells of the columns other than the description, with DataTable's padding of one
+    # each side; the description gets what is left and wraps within it.
+    FIXED = (("Number", 11), ("Date", 10), ("What for", 15), ("Credits", 7), ("Amount", 9),
+             ("Status", 8))
+    MIN_DESCRIPTION = 16
 
     def __init__(self) -> None:
         super().__init__()
-        self.invoices: list[Invoice] = []
+        self.invoices: list[Invoice] = []   # every invoice of the account, newest first
+        self.shown: list[Invoice] = []      # those the search keeps, in the table's order
+        self._description_width: int | None = None
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="summary")
         yield Static("", id="owner-only", classes="banner -refused")
+        yield FormInput(placeholder="/ search number, kind, status or description",
+                        id="search", compact=True, blink=self.app.cursor_blink)
         yield DataTable(id="table", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="selected")
         yield RoleGate("view_invoices",
                        Button("Details (enter)", id="open", compact=True),
                        Button("Export CSV (e)", id="export", compact=True), id="actions")
 
     def on_mount(self) -> None:
-        super().on_mount()
         self.query_one("#owner-only").display = False
+        self._build_columns()
+
+    def description_width(self) -> int:
+        """What the description column may take at this width (0: it does not fit, the
+        line under the table shows the selected invoice's description instead)."""
+        used = sum(width + 2 for _, width in self.FIXED) + 2 + 2  # body padding, scrollbar
+        left = self.size.width - used - 2
+        return left if left >= self.MIN_DESCRIPTION else 0
+
+    def _build_columns(self) -> None:
         grid = self.query_one("#table", DataTable)
-        grid.add_column("Number", key="number")
-        grid.add_column("Date", key="date")
-        grid.add_column("What for", key="kind")
-        grid.add_column(Text("Credits", justify="right"), key="credits")
-        grid.add_column(Text("Amount", justify="right"), key="amount")
-        grid.add_column("Status", key="status")
-        # Last, so at 80 columns the figures stay in view and this scrolls in.
-        grid.add_column("Description", key="description")
+        self._description_width = self.description_width()
+        grid.clear(columns=True)
+        for (title, width), key in zip(self.FIXED, ("number", "date", "kind", "credits",
+                                                     "amount", "status")):
+            label = Text(title, justify="right") if key in ("credits", "amount") else title
+            grid.add_column(label, key=key, width=width)
+        if self._description_width:
+            grid.add_column("Description", key="description", width=self._description_width)
+
+    def on_resize(self) -> None:
+        if self.description_width() != self._description_width:
+            self._build_columns()
+            self._fill()
 
     def on_context_changed(self, context: Context) -> None:
-        self.invoices = []
+        self.invoices = self.shown = []
+        self.query_one("#search", Input).value = ""
         self.query_one("#table", DataTable).clear()
 
     async def load(self, context: Context) -> None:
@@ -252,9 +203,9 @@ class InvoicesScreen(BillingScreen):
         self.show_invoices(await self.backend.invoices(context.account_id))
 
     def _show_owner_only(self, context: Context) -> None:
-        self.invoices = []
-        self.query_one("#table").display = False
-        self.query_one("#summary").display = False
+        self.invoices = self.shown = []
+        for name in ("#table", "#summary", "#search", "#selected"):
+            self.query_one(name).display = False
         notice = self.query_one("#owner-only", Static)
         article = "an" if context.role[0] in "aeiou" else "a"
         notice.update(f"{role_reason('view_invoices')}: invoices of {context.name} are for "
@@ -265,38 +216,78 @@ class InvoicesScreen(BillingScreen):
     def show_invoices(self, invoices: list[Invoice]) -> None:
         self.invoices = invoices
         self.query_one("#owner-only").display = False
-        grid = self.query_one("#table", DataTable)
-        keep = grid.cursor_row
-        grid.display = True
-        grid.clear()
-        for invoice in invoices:
-            grid.add_row(invoice.number, f"{invoice.created_at:%Y-%m-%d}",
-                         KIND_WORDS[invoice.kind],
-                         Text(credits_text(invoice), justify="right"),
-                         Text(format_cents(invoice.amount_cents), justify="right"),
-                         status_text(invoice), invoice.description, key=invoice.id)
-        if invoices:
-            grid.move_cursor(row=min(keep, len(invoices) - 1), animate=False)
+        for name in ("#table", "#summary", "#search", "#selected"):
+            self.query_one(name).display = True
+        self._fill()
         failed = sum(1 for invoice in invoices if invoice.status == "failed")
         paid = sum(invoice.amount_cents for invoice in invoices if invoice.status == "paid")
         summary = self.query_one("#summary", Static)
-        summary.display = True
         if not invoices:
             summary.update("No invoices yet.")
             return
-        text = Text(f"{len(invoices):,} invoices, {format_cents(paid)} paid")
+        count = "1 invoice" if len(invoices) == 1 else f"{len(invoices):,} invoices"
+        text = Text(f"{count}, {format_cents(paid)} paid")
         if failed:
             text.append(f"; {failed:,} FAILED (declined, nothing charged)", style="bold red")
         summary.update(text)
 
+    def _fill(self) -> None:
+        grid = self.query_one("#table", DataTable)
+        keep = self.selected.id if self.selected else None
+        words = self.query_one("#search", Input).value.casefold().split()
+        self.shown = [invoice for invoice in self.invoices if matches(invoice, words)]
+        grid.clear()
+        wrap = bool(self._description_width)
+        for invoice in self.shown:
+            cells = [invoice.number, f"{invoice.created_at:%Y-%m-%d}",
+                     KIND_WORDS[invoice.kind], Text(credits_text(invoice), justify="right"),
+                     Text(format_cents(invoice.amount_cents), justify="right"),
+                     status_text(invoice)]
+            if wrap:
+                cells.append(invoice.description)
+            # Auto height: a long description wraps inside its column instead of being cut.
+            grid.add_row(*cells, key=invoice.id, height=None if wrap else 1)
+        rows = [invoice.id for invoice in self.shown]
+        if keep in rows:
+            grid.move_cursor(row=rows.index(keep), animate=False)
+        self._show_selected()
+
+    def _show_selected(self) -> None:
+        note = self.query_one("#selected", Static)
+        invoice = self.selected
+        if invoice is None:
+            note.update("No invoice matches the search." if self.invoices else "")
+        else:
+            count = (f"{len(self.shown):,} of {len(self.invoices):,} match. "
+                     if len(self.shown) != len(self.invoices) else "")
+            note.update(f"{count}{invoice.number}: {invoice.description}")
+
     @property
     def selected(self) -> Invoice | None:
         grid = self.query_one("#table", DataTable)
-        if not self.invoices or not grid.display:
+        if not self.shown or not grid.display:
             return None
-        return self.invoices[min(grid.cursor_row, len(self.invoices) - 1)]
+        return self.shown[min(grid.cursor_row, len(self.shown) - 1)]
+
+    # --- search ---------------------------------------------------------------------------
+    @on(Input.Changed, "#search")
+    def search_changed(self) -> None:
+        self._fill()
+
+    @on(Input.Submitted, "#search")
+    def action_leave_search(self) -> None:
+        if self.focused is self.query_one("#search"):
+            self.query_one("#table").focus()
+
+    def action_focus_search(self) -> None:
+        if self.refuse_unless("view_invoices"):
+            self.query_one("#search", Input).focus()
 
     # --- actions ----------------------------------------------------------------------------
+    @on(DataTable.RowHighlighted, "#table")
+    def row_highlighted(self) -> None:
+        self._show_selected()
+
     @on(DataTable.RowSelected, "#table")
     def row_chosen(self) -> None:
         self.action_open_invoice()
@@ -316,15 +307,37 @@ class InvoicesScreen(BillingScreen):
         if invoice is None:
             self.notify("There is no invoice to open.", severity="warning")
             return
-        self.app.push_screen(InvoiceDetail(invoice))
+        self.app.push_screen(InvoiceDetail(invoice), self._detail_closed)
+
+    async def _detail_closed(self, invoice_id: str | None) -> None:
+        if invoice_id is not None:
+            # Through the action system: this screen needs no handle on the other one.
+            await self.app.switch_mode("activity")
+            await self.app.run_action(f"screen.show_invoice({invoice_id!r})")
 
     def action_export_csv(self) -> None:
         if not self.refuse_unless("view_invoices") or self.account_id is None:
             return
+        form = ExportForm("Export invoices as CSV",
+                          default_export_path("invoices", self.account_id),
+                          cursor_blink=self.app.cursor_blink)
+        self.app.push_screen(form, partial(self._export_to, self.account_id))
 
-        def written(result: tuple[Path, int] | None) -> None:
-            if result is not None:
-                path, count = result
-                self.notify(f"Exported {count:,} invoices to {path}.", title="CSV saved")
+    def _export_to(self, account: str, path: Path | None) -> None:
+        if path is not None:
+            self.run_worker(partial(self._export, account, path), group="export",
+                            name="export invoices", exit_on_error=False)
 
-        self.app.push_screen(ExportForm(self, self.account_id), written)
+    async def _export(self, account: str, path: Path) -> None:
+        try:
+            # Fresh from the backend, so the file is the account's invoices right now.
+            invoices = await self.backend.invoices(account)
+            await asyncio.to_thread(write_csv, path, CSV_COLUMNS,
+                                    [csv_row(invoice) for invoice in invoices])
+        except BillingError as error:
+            self.notify(f"Nothing exported: {describe_error(error)}", severity="error")
+            return
+        except OSError as error:
+            self.notify(write_failure(path, error), severity="error")
+            return
+        self.notify(f"Exported {len(invoices):,} invoices to {path}.", title="CSV saved")

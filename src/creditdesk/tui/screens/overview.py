@@ -12,14 +12,19 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
 from ...models import AutoRecharge, Balance, Context, MemberUsage, Subscription
-from ...money import format_cents, format_credits, format_credits_dollars
-from ..forecast import PeriodForecast, forecast_period
+from ...money import (
+    credits_to_cents,
+    format_cents,
+    format_credits,
+    format_credits_dollars,
+)
+from ..forecast import PeriodForecast, RecentUse, forecast_period, recent_use
 from ..styles import stylesheet
 from ..widgets.balance_bar import SEGMENTS, BalanceBar
 from ..widgets.figure_rows import FigureRows
 from .base import BillingScreen
 
-
+RECENT_ENTRIES = 200  # enough newest entries to see the last hour's pace in a busy org
 
 def day(moment: datetime) -> str:
     return f"{moment.day} {moment:%b %Y}"
@@ -39,7 +44,8 @@ def forecast_rows(forecast: PeriodForecast | None, balance: Balance, *,
                   recharge_on: bool) -> list[tuple[str, str, str]]:
     if forecast is None:
         return [(" ", "Forecast", "no usage yet this period: no pace to forecast from")]
-    rows = [(" ", "At this pace",
+    basis = "At the last hour's pace" if forecast.recent else "At this pace"
+    rows = [(" ", basis,
              f"{format_credits(round(forecast.per_day))} a day; at the close "
              f"{format_credits(forecast.rolls_over, unit=False)} roll over, "
              f"{format_credits(forecast.forfeited, unit=False)} are forfeited")]
@@ -70,6 +76,28 @@ def plan_text(subscription: Subscription) -> str:
     return (f"{plan.name}: {format_credits(plan.base_credits_per_month)} a month, "
             f"rollover cap {format_credits(plan.rollover_cap, unit=False)}, "
             f"{format_cents(plan.price_cents)} {plan.billing_period}")
+
+
+def cap_reached(recharge: AutoRecharge) -> bool:
+    """Auto-recharge is on but its monthly cap leaves no room for one more recharge."""
+    cap = recharge.monthly_cap_cents
+    return recharge.enabled and cap is not None and \
+        recharge.spent_this_period_cents + credits_to_cents(recharge.amount) > cap
+
+
+def paused_cause(owner: bool, balance: Balance, recharge: AutoRecharge) -> str:
+    """Why autopilot is paused and what fixes it, in one sentence (keys for owners)."""
+    if cap_reached(recharge):
+        cap = format_cents(recharge.monthly_cap_cents)
+        fix = ("raise it (a) or buy credits (b)." if owner else
+               "ask an owner to raise it or buy credits.")
+        return f"the credits ran out and auto-recharge reached its {cap} cap: {fix}"
+    reason = (balance.autopilot_reason or "the account has run out of credits").rstrip(".")
+    if not owner:
+        return f"{reason}. Ask an owner to buy credits or enable auto-recharge."
+    if recharge.enabled:
+        return f"{reason}. Press b to buy credits."
+    return f"{reason}. Press b to buy credits, or a to enable auto-recharge."
 
 
 class OverviewScreen(BillingScreen):
@@ -119,11 +147,16 @@ class OverviewScreen(BillingScreen):
             usage = await self.backend.my_usage(context.account_id)
             self._show_member_view(context, usage)
             return
-        balance, subscription, recharge = await asyncio.gather(
+        balance, subscription, recharge, newest = await asyncio.gather(
             self.backend.balance(context.account_id),
             self.backend.subscription(context.account_id),
-            self.backend.auto_recharge(context.account_id))
-        self._show_figures(context, balance, subscription, recharge)
+            self.backend.auto_recharge(context.account_id),
+            # The newest entries give the recent pace (live work) for the forecast.
+            self.backend.ledger(context.account_id, limit=RECENT_ENTRIES))
+        if self.unchanged("figures", (balance, subscription, recharge, newest)):
+            return  # the same answer as on screen: repaint nothing (over SSH, bytes count)
+        self._show_figures(context, balance, subscription, recharge,
+                           recent_use(newest, self.now()))
 
     def _set_member_view(self, member_view: bool) -> None:
         self.query_one("#figures").display = not member_view
@@ -152,7 +185,7 @@ class OverviewScreen(BillingScreen):
             f"ask one of them if you need more credits.")
 
     def _show_figures(self, context: Context, balance: Balance, subscription: Subscription,
-                      recharge: AutoRecharge) -> None:
+                      recharge: AutoRecharge, recent: RecentUse | None) -> None:
         self._set_member_view(False)
         now = self.now()
         self.query_one("#total", FigureRows).set_rows(
@@ -166,7 +199,7 @@ class OverviewScreen(BillingScreen):
                                 f"this period"),
                   (" ", "Period closes", f"{days_until(now, balance.period_end)} "
                                          f"({day(balance.period_end)})")]
-        period += forecast_rows(forecast_period(balance, subscription, now), balance,
+        period += forecast_rows(forecast_period(balance, subscription, now, recent), balance,
                                 recharge_on=recharge.enabled)
         self.query_one("#period", FigureRows).set_rows(period)
         plan = [(" ", "Plan", plan_text(subscription))]
@@ -183,21 +216,23 @@ class OverviewScreen(BillingScreen):
                       recharge: AutoRecharge) -> None:
         past_due = self.query_one("#past-due", Static)
         past_due.display = owner and subscription.status == "past_due"
-        past_due.update("Subscription PAST DUE: the last payment was declined. Update the "
-                        "payment method in the portal (s, then p).")
+        self._set_banner(past_due, "Subscription PAST DUE: the last payment was declined. "
+                                   "Update the payment method in the portal (s, then p).")
         failure = self.query_one("#recharge-failure", Static)
         failure.display = owner and recharge.last_failure is not None
-        failure.update(f"Auto-recharge switched itself off: {recharge.last_failure}. Fix "
-                       f"the payment method, then press a to turn it back on.")
+        self._set_banner(failure, f"Auto-recharge switched itself off: "
+                                  f"{recharge.last_failure}. Fix the payment method, then "
+                                  f"press a to turn it back on.")
         paused = self.query_one("#paused", Static)
         paused.display = balance.autopilot == "paused"
-        reason = balance.autopilot_reason or "the account has run out of credits"
-        if owner:
-            fix = "Press b to buy credits" + ("." if recharge.enabled else
-                                              ", or a to enable auto-recharge.")
-        else:
-            fix = "Ask an owner to buy credits or enable auto-recharge."
-        paused.update(f"Autopilot is PAUSED: {reason}. Autonomous work waits. {fix}")
+        self._set_banner(paused, f"Autopilot is PAUSED: "
+                                 f"{paused_cause(owner, balance, recharge)}")
+
+    def _set_banner(self, banner: Static, text: str) -> None:
+        # Rewritten only when shown and its words changed: a hidden or unchanged banner
+        # costs no layout pass and no bytes on a live tick.
+        if banner.display and not self.unchanged(f"banner {banner.id}", text):
+            banner.update(text)
 
     # --- actions: shortcuts into Settings ------------------------------------------------
     async def action_buy_credits(self) -> None:
@@ -210,6 +245,5 @@ class OverviewScreen(BillingScreen):
 
     async def _open_settings(self, section: str) -> None:
         await self.app.switch_mode("settings")
-        focus_section = getattr(self.app.screen, "focus_section", None)
-        if focus_section is not None:
-            focus_section(section)
+        # An action on whatever screen is now shown: no handle on Settings itself.
+        await self.app.run_action(f"screen.focus_section({section!r})")

@@ -8,25 +8,63 @@ import uuid
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Label, Select, Static
 
+from ...errors import BillingError
 from ...models import AutoRecharge, Context, CreditPack, Invoice, Plan, Subscription
-from ...money import (credits_to_cents, format_cents, format_credits,
-                      format_credits_dollars)
+from ...money import (
+    credits_to_cents,
+    format_cents,
+    format_credits,
+    format_credits_dollars,
+)
 from ..confirm import ConfirmScreen
 from ..form_checks import FieldError, parse_credits, purchase_multiple
 from ..styles import stylesheet
-from ..widgets.error_note import ErrorNote
+from ..widgets.error_note import ErrorNote, describe_error
 from ..widgets.form_input import FormInput
 from ..widgets.recharge_form import RechargeForm
 from ..widgets.role_gate import RoleGate
-from .base import BillingScreen, busy
+from .base import BillingScreen, DataChanged, busy
 from .overview import day, plan_text
 
 CUSTOM = "custom"
 SECTIONS = {"plan": "#plan-section", "purchase": "#purchase-section",
             "auto-recharge": "#recharge-section", "portal": "#portal-section"}
+
+
+def plan_option(plan: Plan) -> str:
+    """One line at 80 columns: "Team (annual) 100,000/mo $4,990.00/yr"."""
+    per = "yr" if plan.billing_period == "annual" else "mo"
+    return (f"{plan.name} {format_credits(plan.base_credits_per_month, unit=False)}/mo "
+            f"{format_cents(plan.price_cents)}/{per}")
+
+
+def plan_buttons(subscription: Subscription | None, plans: list[Plan],
+                 choice: object) -> tuple[bool, bool, str]:
+    """(Change usable, Cancel pending usable, what Change would do or why not)."""
+    if subscription is None:
+        return False, False, ""
+    pending = subscription.pending_plan
+    cancel_ok = pending is not None
+    chosen = next((p for p in plans if p.id == choice), None)
+    if chosen is None:
+        note = "Choose a plan to see what Change would do."
+    elif chosen.id == subscription.plan.id:
+        note = f"{chosen.name} is your current plan: Change has nothing to do."
+        if pending is not None:
+            note += f" To stay on it, cancel the pending change to {pending.name}."
+    elif pending is not None and chosen.id == pending.id:
+        note = f"A change to {chosen.name} is already pending: Change has nothing to do."
+    else:
+        note = f"Change moves to {chosen.name} at the next renewal."
+        if pending is not None:
+            note += f" It replaces the pending change to {pending.name}."
+        return True, cancel_ok, note
+    if not cancel_ok:
+        note += " Cancel pending: nothing is pending."
+    return False, cancel_ok, note
 
 
 class SettingsScreen(BillingScreen):
@@ -46,6 +84,7 @@ class SettingsScreen(BillingScreen):
                 tooltip="Save the auto-recharge settings (owner only)"),
         Binding("p", "portal", "Portal", id="settings.portal",
                 tooltip="Show the payment portal link (owner only)"),
+        Binding("escape", "leave_field", show=False, id="settings.leave_field"),
     ]
 
     def __init__(self) -> None:
@@ -55,6 +94,7 @@ class SettingsScreen(BillingScreen):
         self.subscription: Subscription | None = None
         self.recharge: AutoRecharge | None = None
         self._last_attempt: int | None = None  # credits of the last purchase tried
+        self._failed_attempt: int | None = None  # ... when it did not go through
         # Quiet reloads (after any change, every second in the demo's live mode) must not
         # undo what the person is choosing: options are only replaced when the backend's
         # lists change (RechargeForm.fill does the same for the form's fields).
@@ -67,20 +107,23 @@ class SettingsScreen(BillingScreen):
                 yield Label("Plan", classes="section-title")
                 yield Static("", id="plan-current")
                 yield Static("", id="plan-pending")
+                # The list on a line of its own: at 80 columns each plan fits on one line.
                 yield RoleGate("change_plan",
                                Select([], prompt="Choose a plan", id="plan-choice",
                                       allow_blank=True, compact=True),
-                               Button("Change", id="plan-change", compact=True),
-                               Button("Cancel pending", id="plan-cancel", compact=True),
-                               id="plan-gate")
+                               Horizontal(Button("Change", id="plan-change", compact=True),
+                                          Button("Cancel pending", id="plan-cancel",
+                                                 compact=True), id="plan-buttons"),
+                               vertical=True, id="plan-gate")
+                yield Static("", id="plan-note", classes="muted")
                 yield ErrorNote(id="plan-error")
             with Vertical(id="purchase-section", classes="section"):
                 yield Label("Buy credits (200 credits = $1)", classes="section-title")
                 yield RoleGate("purchase_credits",
                                Select([], prompt="Choose a pack", id="pack", allow_blank=True,
                                       compact=True),
-                               FormInput(placeholder="credits, multiple of 200", id="custom",
-                                     compact=True),
+                               FormInput(placeholder="e.g. 5,000", id="custom",
+                                         compact=True, blink=self.app.cursor_blink),
                                Button("Buy…", id="buy", variant="primary", compact=True),
                                id="purchase-gate")
                 yield ErrorNote(id="custom-error")
@@ -89,7 +132,8 @@ class SettingsScreen(BillingScreen):
             with Vertical(id="recharge-section", classes="section"):
                 yield Label("Auto-recharge", classes="section-title")
                 yield Static("", id="recharge-state")
-                yield RoleGate("manage_auto_recharge", RechargeForm(id="recharge-form"),
+                yield RoleGate("manage_auto_recharge",
+                               RechargeForm(blink=self.app.cursor_blink, id="recharge-form"),
                                vertical=True, id="recharge-gate")
                 yield ErrorNote(id="recharge-error")
             with Vertical(id="portal-section", classes="section"):
@@ -100,8 +144,9 @@ class SettingsScreen(BillingScreen):
                 yield Static("", id="portal-url")
                 yield ErrorNote(id="portal-error")
 
-    def focus_section(self, name: str) -> None:
-        """Scroll to a section and focus its first usable control (overview's b / a)."""
+    def action_focus_section(self, name: str) -> None:
+        """Scroll to a section and focus its first usable control (overview's b / a run
+        this as `screen.focus_section(...)` once Settings is shown)."""
         section = self.query_one(SECTIONS[name])
         section.scroll_visible(animate=False)
         first = {"purchase": "#pack", "auto-recharge": "#recharge-enabled",
@@ -111,10 +156,24 @@ class SettingsScreen(BillingScreen):
             control.focus()
 
     def on_context_changed(self, context: Context) -> None:
-        self.query_one(RechargeForm).source = None  # the next account's settings fill it
+        # Every form starts afresh: a plan or a pack chosen for one account must never be
+        # offered (or bought) for the next.
+        form = self.query_one(RechargeForm)
+        form.reset()
+        form.editable = self.allows("manage_auto_recharge")
+        self._plan_options = self._pack_options = None
+        self._last_attempt = self._failed_attempt = None
+        self.query_one("#plan-choice", Select).clear()
+        self.query_one("#pack", Select).clear()
+        self.query_one("#custom", Input).value = ""
         for note in self.query(ErrorNote):
             note.clear()
         self.query_one("#portal-url", Static).update("")
+
+    def action_leave_field(self) -> None:
+        """Escape leaves a text field; the keys of the screen work again."""
+        if isinstance(self.focused, Input):
+            self.query_one("#settings-scroll").focus()
 
     # --- loading ----------------------------------------------------------------------------
     async def load(self, context: Context) -> None:
@@ -138,8 +197,8 @@ class SettingsScreen(BillingScreen):
                            f"{day(subscription.pending_from)} (cancel it below).")
         else:
             pending.update("No pending change.")
-        options = [(f"{p.name}: {format_credits(p.base_credits_per_month)}/month, "
-                    f"{format_cents(p.price_cents)} {p.billing_period}", p.id)
+        current = subscription.plan.id
+        options = [(plan_option(p) + ("  (current)" if p.id == current else ""), p.id)
                    for p in self.plans]
         if options != self._plan_options:
             self._plan_options = options
@@ -149,11 +208,11 @@ class SettingsScreen(BillingScreen):
     def _update_plan_buttons(self) -> None:
         allowed = self.query_one("#plan-gate", RoleGate).allowed
         choice = self.query_one("#plan-choice", Select).value
-        current = self.subscription.plan.id if self.subscription else None
-        self.query_one("#plan-change", Button).disabled = not allowed or \
-            choice in (Select.NULL, current)
-        self.query_one("#plan-cancel", Button).disabled = not allowed or \
-            self.subscription is None or self.subscription.pending_plan is None
+        change_ok, cancel_ok, note = plan_buttons(self.subscription, self.plans, choice)
+        self.query_one("#plan-change", Button).disabled = not allowed or not change_ok
+        self.query_one("#plan-cancel", Button).disabled = not allowed or not cancel_ok
+        # What Change would do, or why the buttons are dimmed, in words anyone can see.
+        self.query_one("#plan-note", Static).update(note if allowed else "")
 
     def _show_packs(self) -> None:
         pack = self.query_one("#pack", Select)
@@ -204,6 +263,10 @@ class SettingsScreen(BillingScreen):
         self.query_one("#buy", Button).disabled = not allowed or credits is None
         if credits is None:
             price.update("Choose a pack or another amount to see its price.")
+        elif credits == self._failed_attempt:
+            # Reloads come after a failed try: its price must not read as if it went through.
+            price.update(f"Nothing was bought: the try for {format_credits(credits)} did not "
+                         f"go through (see above).")
         else:
             price.update(f"{format_credits(credits)} cost "
                          f"{format_cents(credits_to_cents(credits))}, added at once.")
@@ -216,6 +279,7 @@ class SettingsScreen(BillingScreen):
         # reload re-sets the same choice, which must not hide a declined payment.)
         if self._chosen_credits() != self._last_attempt:
             self.query_one("#purchase-error", ErrorNote).clear()
+            self._failed_attempt = None
 
     @on(Select.Changed, "#pack")
     def pack_chosen(self, event: Select.Changed) -> None:
@@ -232,7 +296,7 @@ class SettingsScreen(BillingScreen):
             return
         credits = self._chosen_credits()
         if credits is None:
-            self.focus_section("purchase")
+            self.action_focus_section("purchase")
             self.query_one("#custom-error", ErrorNote).show_error(
                 "Choose a pack, or another amount in credits (a multiple of 200).")
             return
@@ -258,16 +322,31 @@ class SettingsScreen(BillingScreen):
             with busy(self.query_one("#buy")):
                 invoice: Invoice = await self.backend.purchase_credits(
                     context.account_id, credits, idempotency_key=key)
-        except Exception as error:
-            note.show_error(error)
-            self.app.data_version += 1  # a declined payment leaves a failed invoice
+        except BillingError as error:
+            note.show_error(f"Nothing was charged and no credits were added: "
+                            f"{describe_error(error)}")
+            self._failed_attempt = credits
+            self._update_price()
+            self.post_message(DataChanged())  # a declined payment leaves a failed invoice
             return
         if invoice.status != "paid":
-            note.show_error(f"Payment failed: {invoice.description}")
-            self.app.data_version += 1
+            note.show_error(f"Payment failed, nothing was charged: {invoice.description}")
+            self._failed_attempt = credits
+            self._update_price()
+            self.post_message(DataChanged())
             return
-        self.app.record_change(f"Bought {format_credits_dollars(credits)}: invoice "
-                               f"{invoice.number}.", title="Credits bought")
+        self._clear_purchase()
+        self.post_message(DataChanged(f"Bought {format_credits_dollars(credits)}: invoice "
+                                      f"{invoice.number}.", title="Credits bought"))
+
+    def _clear_purchase(self) -> None:
+        """A completed purchase empties its form, and focus leaves the amount box (a key
+        pressed next is a key, not more digits in it)."""
+        self._last_attempt = self._failed_attempt = None
+        if isinstance(self.focused, Input):
+            self.query_one("#settings-scroll").focus()
+        self.query_one("#custom", Input).value = ""
+        self.query_one("#pack", Select).clear()
 
     # --- plan -----------------------------------------------------------------------------
     @on(Select.Changed, "#plan-choice")
@@ -289,12 +368,20 @@ class SettingsScreen(BillingScreen):
         plan = next((p for p in self.plans if p.id == plan_id), None)
         if plan is None or self.subscription is None:
             return
+        if plan.id == self.subscription.plan.id:
+            # Never a silent cancel of the pending change: that is what Cancel pending is for.
+            self.notify(plan_buttons(self.subscription, self.plans, plan_id)[2],
+                        severity="warning")
+            return
         context = self.context
         body = (f"Change {context.name} to {plan.name} ({format_cents(plan.price_cents)} "
                 f"{plan.billing_period})? It takes effect at the "
                 f"{'end of the paid year' if self.subscription.plan.billing_period == 'annual' else 'next period close'}"
                 f" ({day(self.subscription.renews_at if self.subscription.plan.billing_period == 'annual' else self.subscription.period_end)}), "
                 f"and is billed from then.")
+        pending = self.subscription.pending_plan
+        if pending is not None:
+            body += f" It replaces the pending change to {pending.name}."
 
         def confirmed(yes: bool | None) -> None:
             if yes:
@@ -308,12 +395,12 @@ class SettingsScreen(BillingScreen):
         try:
             with busy(self.query_one("#plan-change")):
                 subscription = await self.backend.change_plan(context.account_id, plan.id)
-        except Exception as error:
+        except BillingError as error:
             note.show_error(error)
             return
         note.clear()
         when = day(subscription.pending_from) if subscription.pending_from else "the close"
-        self.app.record_change(f"Plan changes to {plan.name} on {when}.", title="Plan")
+        self.post_message(DataChanged(f"Plan changes to {plan.name} on {when}.", title="Plan"))
 
     async def action_cancel_plan_change(self) -> None:
         if not self.refuse_unless("change_plan"):
@@ -322,11 +409,11 @@ class SettingsScreen(BillingScreen):
         try:
             with busy(self.query_one("#plan-cancel")):
                 await self.backend.cancel_plan_change(self.account_id)
-        except Exception as error:
+        except BillingError as error:
             note.show_error(error)
             return
         note.clear()
-        self.app.record_change("Pending plan change cancelled.", title="Plan")
+        self.post_message(DataChanged("Pending plan change cancelled.", title="Plan"))
 
     # --- auto-recharge --------------------------------------------------------------------
     @on(Button.Pressed, "#recharge-save")
@@ -336,7 +423,7 @@ class SettingsScreen(BillingScreen):
     async def action_save_recharge(self) -> None:
         if not self.refuse_unless("manage_auto_recharge"):
             return
-        values = self.query_one(RechargeForm).check()
+        values = self.query_one(RechargeForm).check(show_all=True)
         note = self.query_one("#recharge-error", ErrorNote)
         if values is None:
             note.show_error("Nothing saved: fix the fields marked above.")
@@ -347,14 +434,14 @@ class SettingsScreen(BillingScreen):
                 self.recharge = await self.backend.configure_auto_recharge(
                     self.account_id, enabled=enabled, threshold=threshold, amount=amount,
                     monthly_cap_cents=cap)
-        except Exception as error:
+        except BillingError as error:
             note.show_error(error)
             return
         note.clear()
         cap_text = "no monthly cap" if cap is None else f"cap {format_cents(cap)} a period"
-        self.app.record_change(
+        self.post_message(DataChanged(
             f"Auto-recharge {'on' if enabled else 'off'}: below {format_credits(threshold)} "
-            f"buy {format_credits_dollars(amount)}, {cap_text}.", title="Auto-recharge")
+            f"buy {format_credits_dollars(amount)}, {cap_text}.", title="Auto-recharge"))
 
     # --- portal ---------------------------------------------------------------------------
     @on(Button.Pressed, "#portal")
@@ -368,9 +455,12 @@ class SettingsScreen(BillingScreen):
         try:
             with busy(self.query_one("#portal")):
                 url = await self.backend.portal_url(self.account_id)
-        except Exception as error:
+        except BillingError as error:
             note.show_error(error)
             return
         note.clear()
         self.query_one("#portal-url", Static).update(
             f"Manage the payment method at: {url}")
+        # Below the fold at 80x24 the line alone goes unseen: say it where one looks.
+        self.notify(f"Manage the payment method at: {url}", title="Payment portal",
+                    timeout=20)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
+from pathlib import Path
 
 from rich.text import Text
 from textual import on
@@ -18,9 +20,22 @@ from ...models import Context, MemberUsage, UsageSeries
 from ...money import format_credits, format_credits_dollars
 from ..styles import stylesheet
 from ..widgets.error_note import ErrorNote
+from ..widgets.export_form import (
+    ExportForm,
+    csv_time,
+    default_export_path,
+    write_csv,
+    write_failure,
+)
 from ..widgets.form_input import FormInput
-from ..widgets.usage_chart import (TOP_KEYS, UsageChart, UsageTable, bucket_label,
-                                   bucket_start, tabulate_usage)
+from ..widgets.usage_chart import (
+    TOP_KEYS,
+    UsageChart,
+    UsageTable,
+    bucket_label,
+    bucket_start,
+    tabulate_usage,
+)
 from .base import BillingScreen
 
 RANGES = (("Last 7 days", "7d"), ("Last 30 days", "30d"), ("Last 90 days", "90d"),
@@ -120,8 +135,10 @@ class CustomRangeForm(ModalScreen[tuple[date, date] | None]):
     CSS_PATH = stylesheet("usage.tcss")
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="usage.range.cancel")]
 
-    def __init__(self, today: date, current: tuple[date, date] | None) -> None:
+    def __init__(self, today: date, current: tuple[date, date] | None, *,
+                 cursor_blink: bool = True) -> None:
         super().__init__()
+        self.cursor_blink = cursor_blink
         self.today = today
         self.current = current or (today - timedelta(days=29), today)
         self.value: tuple[date, date] | None = self.current
@@ -131,11 +148,13 @@ class CustomRangeForm(ModalScreen[tuple[date, date] | None]):
             yield Label("Custom range (UTC days, both included)", classes="title")
             with Horizontal(classes="field-row"):
                 yield Label("From (YYYY-MM-DD)")
-                yield FormInput(self.current[0].isoformat(), id="first", compact=True)
+                yield FormInput(self.current[0].isoformat(), id="first", compact=True,
+                                blink=self.cursor_blink)
             yield ErrorNote(id="first-error")
             with Horizontal(classes="field-row"):
                 yield Label("To (YYYY-MM-DD)")
-                yield FormInput(self.current[1].isoformat(), id="last", compact=True)
+                yield FormInput(self.current[1].isoformat(), id="last", compact=True,
+                                blink=self.cursor_blink)
             yield ErrorNote(id="last-error")
             with Horizontal(classes="buttons"):
                 yield Button("Show", id="apply", variant="primary", compact=True)
@@ -176,16 +195,19 @@ class UsageScreen(BillingScreen):
     # A plain member sees their own figure only: the chart's keys are dimmed and refused.
     ROLE_ACTIONS = {action: "view_usage_history" for action in
                     ("cycle_range", "cycle_granularity", "cycle_group_by", "custom_range",
-                     "choose")}
+                     "choose", "export_csv")}
     BINDINGS = [
         Binding("d", "cycle_range", "Range", id="usage.range",
                 tooltip="Next range: last 7, 30, 90 days, 12 months"),
-        Binding("g", "cycle_granularity", "Day/week/month", id="usage.granularity",
+        Binding("g", "cycle_granularity", "Per", id="usage.granularity",
                 tooltip="Credits per day, per week or per month"),
         Binding("b", "cycle_group_by", "Split by", id="usage.group_by",
                 tooltip="Split by source (base, rollover, purchased), member or campaign"),
-        Binding("x", "custom_range", "Custom range", id="usage.custom_range",
+        # Out of the footer (it must fit `q Quit` at 70 columns); help and the palette list it.
+        Binding("x", "custom_range", "Custom range", id="usage.custom_range", show=False,
                 tooltip="Choose the first and last day to show"),
+        Binding("e", "export_csv", "Export CSV", id="usage.export",
+                tooltip="Save the table under the chart as a CSV file"),
     ]
 
     def __init__(self) -> None:
@@ -211,7 +233,6 @@ class UsageScreen(BillingScreen):
         yield Static("", id="member-view")
 
     def on_mount(self) -> None:
-        super().on_mount()
         self.query_one("#member-view").display = False
 
     def on_context_changed(self, context: Context) -> None:
@@ -284,7 +305,8 @@ class UsageScreen(BillingScreen):
                     select.value = revert_to
             self._reload_if_changed()
 
-        self.app.push_screen(CustomRangeForm(self.now().date(), self.custom), chosen)
+        self.app.push_screen(CustomRangeForm(self.now().date(), self.custom,
+                                             cursor_blink=self.app.cursor_blink), chosen)
 
     # --- loading ----------------------------------------------------------------------------
     async def load(self, context: Context) -> None:
@@ -356,3 +378,36 @@ class UsageScreen(BillingScreen):
         # The newest bucket is the one people look for first; the total row follows it.
         grid.move_cursor(row=max(0, len(table.buckets) - 1), animate=False)
         grid.scroll_end(animate=False, immediate=True)
+
+    # --- export -----------------------------------------------------------------------------
+    def action_export_csv(self) -> None:
+        if self.usage_table is None or self.account_id is None:
+            self.notify("The usage table has not loaded yet.", severity="warning")
+            return
+        form = ExportForm("Export the usage table as CSV",
+                          default_export_path("usage", self.account_id),
+                          cursor_blink=self.app.cursor_blink)
+        self.app.push_screen(form, partial(self._export_to, self.usage_table))
+
+    def _export_to(self, table: UsageTable, path: Path | None) -> None:
+        if path is not None:
+            self.run_worker(partial(self._write, table, path), group="export",
+                            name="export usage", exit_on_error=False)
+
+    async def _write(self, table: UsageTable, path: Path) -> None:
+        header, rows = usage_csv(table)
+        try:
+            await asyncio.to_thread(write_csv, path, header, rows)
+        except OSError as error:
+            self.notify(write_failure(path, error), severity="error")
+            return
+        self.notify(f"Exported {len(rows):,} rows of usage to {path}.", title="CSV saved")
+
+
+def usage_csv(table: UsageTable) -> tuple[list[str], list[tuple]]:
+    """The table as shown: one row per bucket (its start, UTC), a column per key, the
+    total; no total row, which a spreadsheet sums by itself."""
+    header = [f"{table.granularity}_start_utc", *table.labels, "total"]
+    rows = [(csv_time(bucket), *row, total)
+            for bucket, row, total in zip(table.buckets, table.rows, table.bucket_totals)]
+    return header, rows

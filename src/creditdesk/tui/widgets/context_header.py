@@ -15,6 +15,7 @@ SCREEN_KEYS = (
     ("members", "m", "Members"),
     ("invoices", "i", "Invoices"),
     ("settings", "s", "Settings"),
+    ("activity", "v", "Activity"),
 )
 
 

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from textual.widgets import Static
 
-from ...errors import BillingError
+from ...errors import BillingError, Unauthenticated, Unavailable
 
 
 def describe_error(error: BaseException) -> str:
     """One sentence a person can act on. BillingError messages already name the field or
     role; anything else is a transport failure (the remote backend cannot reach its server),
     identified by class name so the dashboard never has to import httpx."""
+    if isinstance(error, Unauthenticated):
+        # The server's words are for API clients ("send 'Authorization: Bearer …'").
+        return "Your token was refused: run `creditdesk login` to sign in again."
+    if isinstance(error, Unavailable):
+        return "Cannot reach the billing server (nothing was changed): check the connection."
     if isinstance(error, BillingError):
         return error.message
     name = type(error).__name__

@@ -27,6 +27,11 @@ class FigureRows(Static):
         grid.add_column(ratio=1)
         for glyph, label, value in rows:
             grid.add_row(glyph, label, value)
-        self.plain = "\n".join(f"{glyph} {label}: {getattr(value, 'plain', value)}"
-                               for glyph, label, value in rows)
-        self.update(grid)
+        plain = "\n".join(f"{glyph} {label}: {getattr(value, 'plain', value)}"
+                          for glyph, label, value in rows)
+        if plain == getattr(self, "plain", None):
+            return  # the same figures: nothing to repaint (over SSH every byte counts)
+        # Only a change in the number of rows moves anything else on screen.
+        same_height = getattr(self, "plain", "").count("\n") == plain.count("\n")
+        self.plain = plain
+        self.update(grid, layout=not same_height)

@@ -1,4 +1,8 @@
-"""FormInput: an Input that stops blinking when the app asks (fixed snapshots and tests)."""
+"""FormInput: an Input told whether to blink (tests and snapshots ask for a still cursor).
+
+The choice is passed in by whoever composes it, never read from the app: a widget gets what
+it needs handed down (architecture.md, "Textual habits").
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,6 @@ from textual.widgets import Input
 
 
 class FormInput(Input):
-    def on_mount(self) -> None:
-        if not getattr(self.app, "cursor_blink", True):
-            self.cursor_blink = False
+    def __init__(self, *args, blink: bool = True, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.cursor_blink = blink

@@ -52,7 +52,7 @@ def header_text(view: MemberView, width: int) -> str:
     for number, (column, cell) in enumerate(zip(COLUMNS, column_widths(width)), start=1):
         arrow = ("▼" if view.descending else "▲") if column.key == view.sort_key else ""
         title = f"{number}{arrow}{column.title}"
-        align = "<" if column.key in ("name", "role") else ">"
+        align = "<" if column.key in ("name", "id", "role") else ">"
         cells.append(f"{title:{align}{cell}.{cell}} ")
     return "".join(cells)
 
@@ -85,7 +85,8 @@ class MemberTable(ScrollView, can_focus=True):
         Binding("enter", "choose", "Choose", show=False, id="members.choose"),
     ]
 
-    cursor: reactive[int] = reactive(0, always_update=True)
+    # No repaint of its own: watch_cursor redraws just the two rows it touches.
+    cursor: reactive[int] = reactive(0, always_update=True, repaint=False)
 
     class CursorMoved(Message):
         def __init__(self, member: MemberUsage | None) -> None:
@@ -125,10 +126,20 @@ class MemberTable(ScrollView, can_focus=True):
         return rows[self.cursor] if 0 <= self.cursor < len(rows) else None
 
     def watch_cursor(self, old: int, new: int) -> None:
+        top = round(self.scroll_y)
         if self.view.rows:
             self.scroll_to_region_of(new)
-        self.refresh()
+        if round(self.scroll_y) == top:
+            # Only the two rows whose cursor mark changed are drawn again (over SSH every
+            # byte counts); a scroll redraws the lines anyway.
+            for index in {old, new}:
+                self.refresh_line(index + HEADER_LINES)  # virtual lines: header first
         self.post_message(self.CursorMoved(self.current))
+
+    def to_top(self) -> None:
+        """The first row, in view: where a new sort order begins."""
+        self.scroll_to(y=0, animate=False, immediate=True)
+        self.cursor = 0
 
     @property
     def rows_shown(self) -> int:
@@ -202,14 +213,15 @@ class MemberTable(ScrollView, can_focus=True):
         stopped_style = base + self.get_component_rich_style("member-table--stopped")
         bar_style = base + self.get_component_rich_style("member-table--bar")
         widths = column_widths(width - len(CURSOR_MARK))
-        name_w, role_w, used_w, limit_w, close_w, share_w = widths
+        name_w, id_w, role_w, used_w, limit_w, close_w, share_w = widths
         limit = "none" if member.limit is None else format_credits(member.limit, unit=False)
         bar, percent = closeness_cell(member)
         stopped = is_stopped(member)
         share = f"{self.view.share(member) * 100:.1f}%"
         segments = [
             Segment(CURSOR_MARK if selected else " " * len(CURSOR_MARK), base),
-            Segment(f"{_fit(member.name, name_w)} {member.role:<{role_w}} "
+            Segment(f"{_fit(member.name, name_w)} {_fit(member.user_id, id_w)} "
+                    f"{member.role:<{role_w}} "
                     f"{format_credits(member.used_this_period, unit=False):>{used_w}} "
                     f"{limit:>{limit_w}} ", base),
             Segment(bar, stopped_style if stopped else bar_style),

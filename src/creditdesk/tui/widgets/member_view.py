@@ -21,10 +21,12 @@ class Column:
 
 COLUMNS = (
     Column("name", "Name", 0),
+    # Names repeat in a big org ("Aiko Abe" nine times): the id tells them apart.
+    Column("id", "Id", 13),
     Column("role", "Role", 6),
-    Column("used", "Used", 11),
-    Column("limit", "Limit", 11),
-    Column("close", "To limit", 13),
+    Column("used", "Used", 9),
+    Column("limit", "Limit", 9),
+    Column("close", "To limit", 12),
     Column("share", "Share", 6),
 )
 COLUMN_KEYS = tuple(c.key for c in COLUMNS)
@@ -47,6 +49,7 @@ def is_stopped(member: MemberUsage) -> bool:
 
 _SORT_KEYS = {
     "name": lambda m: (m.name.casefold(), m.user_id),
+    "id": lambda m: m.user_id,
     "role": lambda m: (ROLE_RANK[m.role], m.name.casefold()),
     "used": lambda m: (m.used_this_period, m.name.casefold()),
     # No limit counts as the largest limit.

@@ -1,4 +1,4 @@
-"""The engine's mutable state: plain slotted objects, never exposed outside the engine."""
+"""The books of one account as plain slotted objects: what a store keeps and the engine edits."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from .ledger import Ledger
 
 
 class User:
-    __slots__ = ("id", "name", "email", "personal_account_id", "orgs")
+    __slots__ = ("email", "id", "name", "orgs", "personal_account_id")
 
     def __init__(self, user_id: str, name: str, email: str, personal_account_id: str) -> None:
         self.id = user_id
@@ -23,7 +23,7 @@ class User:
 
 
 class Membership:
-    __slots__ = ("user_id", "code", "role", "limit", "used")
+    __slots__ = ("code", "limit", "role", "used", "user_id")
 
     def __init__(self, user_id: str, code: int, role: str) -> None:
         self.user_id = user_id
@@ -34,7 +34,7 @@ class Membership:
 
 
 class AutoRechargeState:
-    __slots__ = ("enabled", "threshold", "amount", "cap_cents", "spent_cents", "last_failure")
+    __slots__ = ("amount", "cap_cents", "enabled", "last_failure", "spent_cents", "threshold")
 
     def __init__(self) -> None:
         self.enabled = False
@@ -48,7 +48,7 @@ class AutoRechargeState:
 class DayUsage:
     """Credits used in one UTC day, kept as debits happen so history never rescans the ledger."""
 
-    __slots__ = ("base", "rollover", "purchased", "by_member", "by_campaign")
+    __slots__ = ("base", "by_campaign", "by_member", "purchased", "rollover")
 
     def __init__(self) -> None:
         self.base = 0
@@ -58,9 +58,43 @@ class DayUsage:
         self.by_campaign: dict[int, int] = {}
 
 
+class DayRollups(dict):
+    """Day index (days since the epoch) -> DayUsage: the memory store's usage roll-ups."""
+
+    __slots__ = ()
+
+    def add(self, day_index: int, from_base: int, from_rollover: int, from_purchased: int,
+            member: int, campaign: int, credits: int) -> None:
+        """Count one debit (member and campaign are Names codes)."""
+        day = self.get(day_index)
+        if day is None:
+            day = self[day_index] = DayUsage()
+        day.base += from_base
+        day.rollover += from_rollover
+        day.purchased += from_purchased
+        by_member = day.by_member
+        by_member[member] = by_member.get(member, 0) + credits
+        by_campaign = day.by_campaign
+        by_campaign[campaign] = by_campaign.get(campaign, 0) + credits
+
+    def between(self, first_day: int, last_day: int) -> list[tuple[int, DayUsage]]:
+        """The days with usage in [first_day, last_day), oldest first."""
+        return [(index, day) for index in range(first_day, last_day)
+                if (day := self.get(index)) is not None]
+
+
 class Invoice:
-    __slots__ = ("id", "number", "created_at", "kind", "credits", "amount_cents", "status",
-                 "description", "payment_method")
+    __slots__ = (
+        "amount_cents",
+        "created_at",
+        "credits",
+        "description",
+        "id",
+        "kind",
+        "number",
+        "payment_method",
+        "status",
+    )
 
     def __init__(self, invoice_id: str, number: str, created_at: datetime, kind: str,
                  credits: int, amount_cents: int, status: str, description: str,
@@ -77,10 +111,33 @@ class Invoice:
 
 
 class Account:
-    __slots__ = ("id", "kind", "name", "plan", "anchor", "period_index", "period_start",
-                 "period_end", "base", "rollover", "purchased", "paused", "pause_reason",
-                 "members", "pending_plan", "pending_index", "billing_start", "past_due",
-                 "recharge", "used", "ledger", "invoices", "idempotency", "days")
+    __slots__ = (
+        "anchor",
+        "base",
+        "billing_start",
+        "days",
+        "id",
+        "idempotency",
+        "invoices",
+        "kind",
+        "ledger",
+        "members",
+        "name",
+        "past_due",
+        "pause_reason",
+        "paused",
+        "pending_index",
+        "pending_plan",
+        "period_end",
+        "period_index",
+        "period_start",
+        "plan",
+        "purchased",
+        "recharge",
+        "recharged",
+        "rollover",
+        "used",
+    )
 
     def __init__(self, account_id: str, kind: str, name: str, plan: Plan,
                  anchor: datetime) -> None:
@@ -107,7 +164,10 @@ class Account:
         self.ledger = Ledger()
         self.invoices: list[Invoice] = []
         self.idempotency: dict[str, int] = {}   # key -> ledger row of its first success
-        self.days: dict[int, DayUsage] = {}     # days since the epoch -> usage
+        # key -> credits its first success recharged (only when > 0): a replay must say
+        # what the first answer said, not guess it from the rows around it.
+        self.recharged: dict[str, int] = {}
+        self.days = DayRollups()                # days since the epoch -> usage
 
     @property
     def total(self) -> int:

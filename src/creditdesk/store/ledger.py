@@ -55,7 +55,7 @@ class Names:
 
 
 class Ledger:
-    __slots__ = ("rows", "keys")
+    __slots__ = ("keys", "rows")
 
     def __init__(self) -> None:
         self.rows = array("q")

@@ -1,0 +1,111 @@
+"""Bytes the dashboard writes to a real terminal, per second, against htop in the same run.
+
+Run by hand: `.venv/bin/python bench/tui_bytes.py [--seconds 30]`. Needs tmux and htop
+(`apt-get install -y tmux htop`). Each program runs alone in a fresh 80x24 tmux pane whose
+output is counted with `tmux pipe-pane` (everything the program sends to the terminal,
+escape codes included) for the measured window, after it has settled:
+
+- the idle overview over HTTP: `creditdesk` on a real server on 127.0.0.1 (the demo world,
+  figures refreshed every 10 s, nothing changing);
+- live activity on the overview: `creditdesk demo`, `l` pressed (debits every second);
+- htop, the baseline an admin over SSH already accepts.
+
+Target: each of the first two at most htop's bytes per second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SETTLE_SECONDS = 4.0
+
+# A real server on loopback with the demo world; prints its URL and the owner's token.
+SERVER = '''
+import sys, time
+sys.path.insert(0, {repo!r})
+from datetime import UTC, datetime
+from creditdesk.demo import build_demo
+from tests.support.live_server import LiveServer
+world = build_demo(now=datetime.now(UTC).replace(microsecond=0), seed=7)
+with LiveServer(world.engine) as server:
+    print(server.url, server.token_for(world.owner), flush=True)
+    while True:
+        time.sleep(3600)
+'''
+
+
+def tmux(*args: str, check: bool = True) -> str:
+    return subprocess.run(["tmux", *args], check=check, capture_output=True,
+                          text=True).stdout
+
+
+def bytes_per_second(command: str, seconds: float, session: str, keys: tuple[str, ...] = (),
+                     env: dict[str, str] | None = None) -> float:
+    """Run `command` in an 80x24 pane; count what it writes during `seconds` once settled."""
+    tmux("kill-session", "-t", session, check=False)
+    exports = " ".join(f"{name}={value!r}" for name, value in (env or {}).items())
+    tmux("new-session", "-d", "-s", session, "-x", "80", "-y", "24",
+         f"env {exports} TERM=xterm-256color {command}")
+    try:
+        time.sleep(SETTLE_SECONDS)
+        for key in keys:
+            tmux("send-keys", "-t", session, key)
+        time.sleep(SETTLE_SECONDS / 2)
+        with tempfile.NamedTemporaryFile(suffix=".out", delete=False) as out:
+            counted = Path(out.name)
+        tmux("pipe-pane", "-t", session, "-o", f"cat > {counted}")
+        time.sleep(seconds)
+        tmux("pipe-pane", "-t", session)  # stop counting
+        time.sleep(0.2)
+        written = counted.stat().st_size
+        counted.unlink()
+        return written / seconds
+    finally:
+        tmux("kill-session", "-t", session, check=False)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=30.0)
+    args = parser.parse_args()
+    python = sys.executable
+    pythonpath = os.environ.get("PYTHONPATH", "")
+    base_env = {"PYTHONPATH": pythonpath} if pythonpath else {}
+    config = Path(tempfile.mkdtemp()) / "config.toml"  # no saved theme or keys
+    base_env["CREDITDESK_CONFIG"] = str(config)
+    cli = f"{python} -c 'import sys; from creditdesk.cli import main; sys.exit(main())'"
+
+    server = subprocess.Popen([python, "-c", SERVER.format(repo=str(REPO))],
+                              stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, **base_env})
+    try:
+        url, token = server.stdout.readline().split()
+        remote = bytes_per_second(cli, args.seconds, "bytes-remote",
+                                  env={**base_env, "CREDITDESK_URL": url,
+                                       "CREDITDESK_TOKEN": token})
+    finally:
+        server.terminate()
+        server.wait(10)
+    live = bytes_per_second(f"{cli} demo", args.seconds, "bytes-live", keys=("l",),
+                            env=base_env)
+    htop = bytes_per_second("htop", args.seconds, "bytes-htop")
+
+    print(f"bytes written to an 80x24 tmux pane, per second, over {args.seconds:.0f} s:")
+    for label, value in (("idle overview over HTTP", remote),
+                         ("live activity on the overview", live), ("htop", htop)):
+        ratio = f"{value / htop:.2f}x htop" if htop else "htop wrote nothing"
+        print(f"  {label:<30} {value:8.0f} B/s  ({ratio})")
+    met = htop and remote <= htop and live <= htop
+    print(f"target: each at most htop's bytes/s -> {'met' if met else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""The longest event-loop stall while touring every screen and key of the big demo.
+
+Run by hand: `.venv/bin/python bench/tui_stall.py [--members 10000 --months 12]`.
+Builds the demo world (tens of seconds at that size), then drives the dashboard headless at
+80x24 as the owner through every screen and its keys (sorting, filtering, ranges, splits,
+live activity, time travel), waiting after each until the app is idle. A probe task on the
+same loop sleeps 2 ms at a time and notes how late it wakes: that lateness is a stall,
+the time the dashboard could not have drawn a frame or taken a key. The same probe runs
+during the same tour of keys on a minimal Textual app (nothing bound to them), in the same
+run, as the baseline. Target: no stall over 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.support.pilot import settle  # noqa: E402
+
+NOW = datetime(2026, 11, 15, tzinfo=UTC)
+TARGET_MS = 50.0
+PROBE_SECONDS = 0.002
+SIZE = (80, 24)
+
+# (what it is, keys): every screen, then its keys, in the order a person might try them.
+TOUR = (
+    ("overview", ("o",)),
+    ("usage", ("u",)),
+    ("usage: range", ("d", "d", "d")),
+    ("usage: day/week/month", ("g", "g", "g")),
+    ("usage: split by", ("b", "b", "b")),
+    ("members", ("m",)),
+    ("members: sort", ("1", "2", "3", "4")),
+    ("members: page down, end", ("pagedown", "end")),
+    ("members: filter", ("slash", "a", "backspace", "enter")),
+    ("invoices", ("i",)),
+    ("invoices: move, details", ("down", "enter", "escape")),
+    ("activity", ("v",)),
+    ("activity: kind", ("k", "k", "x")),
+    ("activity: scroll", ("pagedown", "pagedown", "end")),
+    ("settings", ("s",)),
+    ("context picker", ("c", "escape")),
+    ("help", ("question_mark", "escape")),
+    ("live activity (3 s) on the overview", ("o", "l")),
+    ("time travel", ("t",)),
+)
+
+
+class LoopProbe:
+    """Notes the largest lateness of a short sleep on the running loop (a stall)."""
+
+    def __init__(self) -> None:
+        self.worst = 0.0
+        self._task: asyncio.Task | None = None
+
+    async def _run(self) -> None:
+        while True:
+            asked = time.perf_counter()
+            await asyncio.sleep(PROBE_SECONDS)
+            self.worst = max(self.worst, time.perf_counter() - asked - PROBE_SECONDS)
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def take(self) -> float:
+        worst, self.worst = self.worst, 0.0
+        return worst
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+
+async def tour(app, live_seconds: float) -> list[tuple[str, float]]:
+    """Each tour step with the longest stall seen during it, in seconds."""
+    probe, steps = LoopProbe(), []
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        probe.start()
+        for label, keys in TOUR:
+            probe.take()
+            for key in keys:
+                await pilot.press(key)
+                await settle(pilot)
+            if "live" in label:
+                await asyncio.sleep(live_seconds)  # ticks every second meanwhile
+                await pilot.press("l")
+                await settle(pilot)
+            steps.append((label, probe.take()))
+        probe.stop()
+    return steps
+
+
+def minimal_app():
+    from textual.app import App
+    from textual.widgets import Footer, Header, Static
+
+    class Minimal(App):
+        def compose(self):
+            yield Header()
+            yield Static("minimal app")
+            yield Footer()
+
+    return Minimal()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--members", type=int, default=10_000)
+    parser.add_argument("--months", type=int, default=12)
+    parser.add_argument("--live-seconds", type=float, default=3.0)
+    args = parser.parse_args()
+
+    from creditdesk.backends import MemoryBackend
+    from creditdesk.cli.demo import LiveDemo
+    from creditdesk.demo import build_demo
+    from creditdesk.tui import CreditDeskApp
+
+    started = time.perf_counter()
+    world = build_demo(now=NOW, seed=7, members=args.members, months=args.months)
+    print(f"demo world: {args.members:,} members x {args.months} months, built in "
+          f"{time.perf_counter() - started:.1f} s")
+    gc.freeze()  # as `creditdesk demo` does: the world is never collected
+    live = LiveDemo(world, seed=7)
+    app = CreditDeskApp(MemoryBackend(world.engine, world.owner), clock=world.clock,
+                        demo=live.controls(), cursor_blink=False)
+    steps = asyncio.run(tour(app, args.live_seconds))
+    baseline = asyncio.run(tour(minimal_app(), args.live_seconds))
+
+    width = max(len(label) for label, _ in steps)
+    print(f"{'step':<{width}}  creditdesk  minimal app")
+    for (label, worst), (_, base) in zip(steps, baseline):
+        print(f"{label:<{width}}  {worst * 1000:8.1f} ms  {base * 1000:8.1f} ms")
+    worst_label, worst = max(steps, key=lambda step: step[1])
+    base = max(stall for _, stall in baseline)
+    print(f"longest stall: {worst * 1000:.1f} ms ({worst_label}); minimal app's: "
+          f"{base * 1000:.1f} ms; ratio {worst / base if base else float('inf'):.1f}x; "
+          f"target: at most {TARGET_MS:.0f} ms -> "
+          f"{'met' if worst * 1000 <= TARGET_MS else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

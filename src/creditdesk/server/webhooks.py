@@ -1,0 +1,354 @@
+"""Webhook delivery: signing, the retry schedule, the outbox, and the worker that POSTs.
+
+Alerts reach owners' endpoints through an outbox: the engine writes one row per alert and
+endpoint in the transaction that raised the alert, and this worker delivers the rows later,
+so a crash between the commit and the POST loses nothing (the row is still there after the
+restart) and a slow receiver never slows a debit (nothing here runs on the debit's path).
+Delivery is at least once: a row is marked delivered only after a 2xx answer, and every
+attempt carries the same `CreditDesk-Delivery` id so that receivers can drop duplicates.
+
+The outbox is a Protocol. `MemoryOutbox` is the in-process one; a SQL outbox claims its
+rows with `FOR UPDATE SKIP LOCKED` (PostgreSQL) so that several workers never take the
+same row, and sets the same lease so that a worker that dies mid-attempt gives it back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import threading
+from asyncio import FIRST_COMPLETED
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Literal, Protocol
+
+import httpx
+
+from ..models import Alert
+from .webhook_urls import (
+    Resolver,
+    UrlRefused,
+    WebhookPolicy,
+    check_url,
+    pin,
+    system_resolver,
+)
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "CreditDesk-Signature"
+DELIVERY_HEADER = "CreditDesk-Delivery"
+ATTEMPT_TIMEOUT_SECONDS = 10.0
+RETRY_WINDOW = timedelta(hours=24)
+DEFAULT_RETRY_SECONDS = 30.0
+# Longer than an attempt can take, so a live worker never loses its claim mid-attempt.
+DEFAULT_LEASE = timedelta(seconds=60)
+SIGNATURE_TOLERANCE_SECONDS = 300
+# https only, public addresses only: what `serve` uses without its two --allow flags.
+STRICT = WebhookPolicy()
+
+AttemptStatus = Literal["delivered", "failed", "abandoned"]
+
+
+# --- signing ----------------------------------------------------------------------------
+
+def new_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+def new_delivery_id() -> str:
+    return "dlv_" + secrets.token_hex(16)
+
+
+def signature(secret: str, body: bytes, t: int) -> str:
+    """`t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`: t is signed with the body,
+    so a captured request cannot be replayed later under a fresh timestamp."""
+    mac = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={t},v1={mac}"
+
+
+def verify_signature(secret: str, header: str, body: bytes, *, now: int,
+                     tolerance: int = SIGNATURE_TOLERANCE_SECONDS) -> bool:
+    """What a receiver checks: some v1 matches under the secret, and t is recent."""
+    t: int | None = None
+    macs: list[str] = []
+    for item in header.split(","):
+        key, _, value = item.strip().partition("=")
+        if key == "t" and value.isdigit():
+            t = int(value)
+        elif key == "v1":
+            macs.append(value)
+    if t is None or abs(now - t) > tolerance:
+        return False
+    expected = signature(secret, body, t).rpartition("v1=")[2]
+    return any(hmac.compare_digest(expected, mac) for mac in macs)
+
+
+def alert_body(alert: Alert, account_id: str) -> bytes:
+    """The JSON posted for an alert: the Alert, plus the account it is about."""
+    document = {**alert.model_dump(mode="json"), "account_id": account_id}
+    return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
+
+
+# --- retry schedule ---------------------------------------------------------------------
+
+def retry_delay(failures: int, base_seconds: float) -> timedelta:
+    """The wait after the n-th failed attempt: S, 2S, 4S, ..."""
+    if failures < 1:
+        raise ValueError("a retry follows at least one failed attempt")
+    return timedelta(seconds=base_seconds * 2 ** (failures - 1))
+
+
+def next_retry_at(created_at: datetime, failures: int, now: datetime,
+                  base_seconds: float = DEFAULT_RETRY_SECONDS) -> datetime | None:
+    """When to try again after `failures` failed attempts, or None: the 24 h are over."""
+    at = now + retry_delay(failures, base_seconds)
+    return at if at <= created_at + RETRY_WINDOW else None
+
+
+# --- the outbox -------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    delivery_id: str
+    endpoint_id: str
+    url: str
+    secret: str
+    alert_id: int
+    body: bytes  # fixed when enqueued: every attempt posts the same bytes
+    created_at: datetime
+    failures: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One POST, as owners see it in `GET .../webhooks/{id}/deliveries`."""
+
+    delivery_id: str
+    endpoint_id: str
+    alert_id: int
+    at: datetime
+    status: AttemptStatus
+    error: str | None
+    next_retry_at: datetime | None
+
+    def public(self) -> dict:
+        return {"alert_id": self.alert_id, "at": self.at.isoformat(), "status": self.status,
+                "error": self.error,
+                "next_retry_at": self.next_retry_at and self.next_retry_at.isoformat()}
+
+
+class Outbox(Protocol):
+    def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[OutboxRow]:
+        """Rows due by `now`, hidden from other claimers until now + lease."""
+
+    def mark_delivered(self, attempt: Attempt) -> None:
+        """Record the attempt; the row is done."""
+
+    def mark_failed(self, attempt: Attempt) -> None:
+        """Record the attempt; due again at attempt.next_retry_at, or done when None."""
+
+
+@dataclass(slots=True)
+class _Pending:
+    row: OutboxRow
+    due: datetime
+    leased_until: datetime | None = None
+
+
+class MemoryOutbox:
+    """The outbox in memory, thread-safe (the worker calls it from threads)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[str, _Pending] = {}
+        self._attempts: list[Attempt] = []
+
+    def enqueue(self, *, endpoint_id: str, url: str, secret: str, alert: Alert,
+                account_id: str, now: datetime) -> OutboxRow:
+        row = OutboxRow(new_delivery_id(), endpoint_id, url, secret, alert.id,
+                        alert_body(alert, account_id), now)
+        with self._lock:
+            self._pending[row.delivery_id] = _Pending(row, now)
+        return row
+
+    def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[OutboxRow]:
+        with self._lock:
+            due = [p for p in self._pending.values() if p.due <= now
+                   and (p.leased_until is None or p.leased_until <= now)]
+            due.sort(key=lambda p: p.due)
+            for p in due[:limit]:
+                p.leased_until = now + lease
+            return [p.row for p in due[:limit]]
+
+    def mark_delivered(self, attempt: Attempt) -> None:
+        with self._lock:
+            self._attempts.append(attempt)
+            self._pending.pop(attempt.delivery_id, None)
+
+    def mark_failed(self, attempt: Attempt) -> None:
+        with self._lock:
+            self._attempts.append(attempt)
+            pending = self._pending.get(attempt.delivery_id)
+            if pending is None:
+                return
+            if attempt.next_retry_at is None:
+                del self._pending[attempt.delivery_id]
+            else:
+                self._pending[attempt.delivery_id] = _Pending(
+                    replace(pending.row, failures=pending.row.failures + 1),
+                    attempt.next_retry_at)
+
+    def attempts(self, endpoint_id: str, limit: int = 100) -> list[Attempt]:
+        """Recent attempts to one endpoint, newest first."""
+        with self._lock:
+            mine = [a for a in self._attempts if a.endpoint_id == endpoint_id]
+        return mine[::-1][:limit]
+
+    def pending_count(self) -> int:
+        with self._lock:
+            return len(self._pending)
+
+
+# --- the worker -------------------------------------------------------------------------
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class WebhookDeliverer:
+    """Claims due outbox rows and POSTs each one, signed, to its pinned address.
+
+    `transport` is httpx's (the tests give one that refuses any address outside loopback);
+    `resolver` answers a host name's addresses (the tests inject forbidden ones).
+    """
+
+    def __init__(self, outbox: Outbox, *, policy: WebhookPolicy = STRICT,
+                 resolver: Resolver = system_resolver,
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 retry_seconds: float = DEFAULT_RETRY_SECONDS,
+                 clock: Callable[[], datetime] = _utcnow,
+                 timeout: float = ATTEMPT_TIMEOUT_SECONDS, batch: int = 50,
+                 lease: timedelta = DEFAULT_LEASE) -> None:
+        self.outbox, self.policy, self.resolver = outbox, policy, resolver
+        self.retry_seconds, self.clock, self.timeout = retry_seconds, clock, timeout
+        self.batch, self.lease = batch, lease
+        self._wake = asyncio.Event()
+        # No pooled connections: a pool keyed by the pinned IP could reuse one host's TLS
+        # session for another name. No environment proxies: a proxy would connect for us
+        # to whatever the name resolves to there, undoing the pinning.
+        self.client = httpx.AsyncClient(
+            transport=transport, timeout=timeout, follow_redirects=False, trust_env=False,
+            limits=httpx.Limits(max_keepalive_connections=0))
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    async def deliver_due(self) -> int:
+        """One pass over what is due now; returns how many rows were delivered."""
+        rows = await asyncio.to_thread(self.outbox.claim_due, self.clock(), self.batch,
+                                       self.lease)
+        results = await asyncio.gather(*(self._deliver(row) for row in rows))
+        return sum(results)
+
+    def poke(self) -> None:
+        """Deliver now rather than at the next poll (after a commit that wrote outbox rows).
+
+        Call it on the worker's event loop; from another thread use
+        `loop.call_soon_threadsafe(deliverer.poke)`.
+        """
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event, poll_seconds: float = 1.0) -> None:
+        """Deliver until `stop` is set, waking every `poll_seconds` or when poked."""
+        while not stop.is_set():
+            self._wake.clear()
+            try:
+                await self.deliver_due()
+            except Exception:  # an outbox that cannot answer now (its database): next poll
+                log.exception("webhook delivery pass failed; trying again at the next poll")
+            waits = [asyncio.create_task(stop.wait()), asyncio.create_task(self._wake.wait())]
+            await asyncio.wait(waits, timeout=poll_seconds, return_when=FIRST_COMPLETED)
+            for task in waits:
+                task.cancel()
+
+    async def _deliver(self, row: OutboxRow) -> bool:
+        try:
+            async with asyncio.timeout(self.timeout):
+                error = await self._post(row)
+        except TimeoutError:
+            error = f"no answer within {self.timeout:g} s"
+        at = self.clock()
+        if error is None:
+            await asyncio.to_thread(self.outbox.mark_delivered, Attempt(
+                row.delivery_id, row.endpoint_id, row.alert_id, at, "delivered", None, None))
+            return True
+        retry = next_retry_at(row.created_at, row.failures + 1, at, self.retry_seconds)
+        await asyncio.to_thread(self.outbox.mark_failed, Attempt(
+            row.delivery_id, row.endpoint_id, row.alert_id, at,
+            "failed" if retry else "abandoned", error, retry))
+        return False
+
+    async def _post(self, row: OutboxRow) -> str | None:
+        """None when the receiver took it (2xx), else what went wrong, for the owner."""
+        try:
+            target = check_url(row.url, self.policy)
+            pinned = await asyncio.to_thread(pin, target, self.policy, self.resolver)
+        except UrlRefused as exc:
+            return f"refused before connecting: {exc.message}"
+        except OSError as exc:
+            return f"could not resolve the host: {exc}"
+        t = int(self.clock().timestamp())
+        headers = {**pinned.headers, "Content-Type": "application/json",
+                   "User-Agent": "CreditDesk-Webhooks/1", DELIVERY_HEADER: row.delivery_id,
+                   SIGNATURE_HEADER: signature(row.secret, row.body, t)}
+        try:
+            # Streamed and never read: a receiver's answer body is not ours to download.
+            async with self.client.stream("POST", pinned.url, content=row.body,
+                                          headers=headers,
+                                          extensions=pinned.extensions) as answer:
+                code = answer.status_code
+        except httpx.HTTPError as exc:
+            return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        if 200 <= code < 300:
+            return None
+        if 300 <= code < 400:
+            return f"HTTP {code}: redirects are not followed"
+        return f"HTTP {code}"
+
+
+# --- endpoints --------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    id: str
+    account_id: str
+    url: str
+    secret: str  # shown once, in the answer to the registration
+    created_at: datetime
+
+    def public(self) -> dict:
+        """What `GET .../webhooks` lists: never the secret."""
+        return {"id": self.id, "url": self.url, "created_at": self.created_at.isoformat()}
+
+
+def new_endpoint(account_id: str, url: object, policy: WebhookPolicy,
+                 now: datetime) -> Endpoint:
+    """Register-time checks (UrlRefused, field `url`) and a fresh id and signing secret.
+
+    Only the URL's form and any literal address are checked here; names are resolved and
+    checked again before every attempt, since what a name points to can change.
+    """
+    check_url(url, policy)
+    # Random ids: an id reveals nothing about other accounts' endpoints.
+    return Endpoint(f"wh_{secrets.token_hex(8)}", account_id, str(url), new_secret(), now)
+
+
+def endpoints_for(alert: Alert, endpoints: list[Endpoint]) -> list[Endpoint]:
+    """Where an alert goes: the endpoints registered by the time it was raised."""
+    return [e for e in endpoints if e.created_at <= alert.at]

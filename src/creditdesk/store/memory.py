@@ -1,0 +1,156 @@
+"""MemoryStore: the books in this process's memory, for the demo, the tests and benchmarks.
+
+Accounts are the slotted objects of `state.py` with their flat ledger arrays and per-day
+roll-ups; a transaction is that account's re-entrant lock, and the engine edits the account
+in place (a refusal's checks all run before its first change, so there is nothing to undo).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from ..models import Plan
+from .ledger import Names
+from .state import Account, User
+
+
+class _AccountTransaction:
+    """`with store.write(id) as account`: the account under its lock (None if unknown).
+
+    One object per account, made once, so entering costs a lock and nothing else: this
+    sits on the hot path of every debit."""
+
+    __slots__ = ("account", "lock")
+
+    def __init__(self, account: Account | None) -> None:
+        self.lock = threading.RLock()
+        self.account = account
+
+    def __enter__(self) -> Account | None:
+        self.lock.acquire()
+        return self.account
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.lock.release()
+
+
+_NO_ACCOUNT = _AccountTransaction(None)
+
+
+class MemoryStore:
+    kind = "memory"
+    read_locks = True       # `read` takes the account's lock, so a read may close periods
+
+    def __init__(self) -> None:
+        self.names = Names()
+        self._plans: dict[str, Plan] = {}
+        self._users: dict[str, User] = {}
+        self._accounts: dict[str, Account] = {}
+        self._transactions: dict[str, _AccountTransaction] = {}
+        self._catalogue = threading.RLock()
+        # itertools.count is atomic under the GIL: ids stay unique across threads.
+        self._entry_ids = itertools.count(1)
+        self._next_entry = 1
+        self._invoice_numbers = itertools.count(1)
+        self._declining: set[str] = set()
+        self._charges: list[tuple[str, int, str, bool]] = []
+        self._charge_by_key: dict[str, tuple[bool, str]] = {}
+
+    # --- life cycle ---------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        """Nothing to create: the structures exist from the start (kept for one interface)."""
+
+    def close(self) -> None:
+        """Nothing to release; the books go when the process does."""
+
+    # --- the catalogue: plans, users, which accounts exist --------------------------------
+
+    @contextmanager
+    def catalogue(self) -> Iterator[None]:
+        """One transaction over the catalogue (creating users, orgs, memberships)."""
+        with self._catalogue:
+            yield
+
+    def plan(self, plan_id: str) -> Plan | None:
+        return self._plans.get(plan_id)
+
+    def plans(self) -> list[Plan]:
+        return list(self._plans.values())
+
+    def insert_plan(self, plan: Plan) -> None:
+        self._plans[plan.id] = plan
+
+    def user(self, user_id: str) -> User | None:
+        return self._users.get(user_id)
+
+    def users(self) -> list[User]:
+        return list(self._users.values())
+
+    def insert_user(self, user: User) -> None:
+        self._users[user.id] = user
+
+    def has_account(self, account_id: str) -> bool:
+        return account_id in self._accounts
+
+    def insert_account(self, account: Account) -> None:
+        self._accounts[account.id] = account
+        self._transactions[account.id] = _AccountTransaction(account)
+
+    def join_org(self, user: User, org_id: str) -> None:
+        user.orgs.append(org_id)
+
+    def account_ids(self) -> list[str]:
+        return list(self._accounts)
+
+    # --- transactions on one account -------------------------------------------------------
+
+    def write(self, account_id: str) -> _AccountTransaction:
+        """The account locked for a change; commits when the block ends."""
+        return self._transactions.get(account_id, _NO_ACCOUNT)
+
+    # In memory a read takes the same lock: it costs nothing and never sees half a change.
+    read = write
+
+    def save_member(self, account: Account, member: object) -> None:
+        """A membership changed (the objects are the books here: nothing to copy)."""
+
+    # --- ids --------------------------------------------------------------------------------
+
+    def take_entry_id(self) -> int:
+        entry_id = next(self._entry_ids)
+        self._next_entry = entry_id + 1
+        return entry_id
+
+    @property
+    def next_entry_id(self) -> int:
+        return self._next_entry
+
+    def take_invoice_number(self) -> int:
+        return next(self._invoice_numbers)
+
+    # --- the test gateway's books (StoredPaymentGateway) ---------------------------------
+
+    def gateway_declining(self, account_id: str) -> bool:
+        return account_id in self._declining
+
+    def gateway_set_declining(self, account_id: str, on: bool) -> None:
+        if on:
+            self._declining.add(account_id)
+        else:
+            self._declining.discard(account_id)
+
+    def gateway_charge(self, key: str) -> tuple[bool, str] | None:
+        return self._charge_by_key.get(key)
+
+    def gateway_record(self, key: str | None, account_id: str, cents: int, description: str,
+                       ok: bool, reason: str) -> None:
+        self._charges.append((account_id, cents, description, ok))
+        if key is not None:
+            self._charge_by_key[key] = (ok, reason)
+
+    def gateway_charges(self) -> list[tuple[str, int, str, bool]]:
+        return list(self._charges)

@@ -1,0 +1,402 @@
+"""An account of the SQL store: its row as a `state.Account`, and its collections as small
+objects that read what the engine asks for and write what it appends, in one transaction.
+
+They offer the same few operations as the memory store's dicts, lists and `Ledger`, so the
+engine's code is the same over both stores.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+
+from .ledger import (
+    ACTOR,
+    AT,
+    BASE,
+    D_BASE,
+    D_PURCHASED,
+    D_ROLLOVER,
+    DAY_US,
+    ID,
+    KIND,
+    MEMBER_USED,
+    PAUSED,
+    PERIOD_USED,
+    PURCHASED,
+    REF,
+    ROLLOVER,
+    Names,
+    from_micros,
+    to_micros,
+)
+from .schema import (
+    accounts,
+    idempotency,
+    invoices,
+    ledger,
+    memberships,
+    usage_day,
+    usage_month,
+)
+from .state import Account, AutoRechargeState, DayUsage, Invoice, Membership
+
+if TYPE_CHECKING:
+    from .sql import SqlStore
+
+_SOURCES = ("base", "rollover", "purchased")
+_WINDOW = 256       # ledger rows fetched around one asked for (pages and walks are serial)
+
+
+class SqlMembers:
+    """user id -> Membership, read one at a time (a debit needs one of 20,000)."""
+
+    def __init__(self, conn: sa.Connection, account_id: str, names: Names) -> None:
+        self.conn, self.account_id, self.names = conn, account_id, names
+        self.loaded: dict[str, Membership] = {}
+        self.seen: dict[str, tuple] = {}        # as read, to write only what changed
+        self.new: list[str] = []
+        self.complete = False
+
+    def _member(self, row) -> Membership:
+        member = self.loaded.get(row.user_id)
+        if member is None:
+            member = Membership(row.user_id, self.names.code(row.user_id), row.role)
+            member.limit, member.used = row.credit_limit, row.used
+            self.loaded[row.user_id] = member
+            self.seen[row.user_id] = (row.role, row.credit_limit, row.used)
+        return member
+
+    def get(self, user_id: str, default=None) -> Membership | None:
+        member = self.loaded.get(user_id)
+        if member is None and not self.complete:
+            row = self.conn.execute(sa.select(memberships).where(
+                memberships.c.account_id == self.account_id,
+                memberships.c.user_id == user_id)).first()
+            member = None if row is None else self._member(row)
+        return default if member is None else member
+
+    def __getitem__(self, user_id: str) -> Membership:
+        member = self.get(user_id)
+        if member is None:
+            raise KeyError(user_id)
+        return member
+
+    def __setitem__(self, user_id: str, member: Membership) -> None:
+        self.loaded[user_id] = member
+        self.new.append(user_id)
+
+    def values(self) -> list[Membership]:
+        if not self.complete:
+            for row in self.conn.execute(sa.select(memberships).where(
+                    memberships.c.account_id == self.account_id).order_by(memberships.c.n)):
+                self._member(row)
+            self.complete = True
+        return list(self.loaded.values())
+
+    def save(self, store: SqlStore) -> None:
+        for user_id in self.new:
+            member = self.loaded[user_id]
+            self.conn.execute(memberships.insert().values(
+                account_id=self.account_id, user_id=user_id, n=store.next_id("memberships"),
+                role=member.role, credit_limit=member.limit, used=member.used))
+        fresh = set(self.new)
+        for user_id, member in self.loaded.items():
+            now = (member.role, member.limit, member.used)
+            if user_id not in fresh and self.seen.get(user_id) != now:
+                self.conn.execute(memberships.update().where(
+                    memberships.c.account_id == self.account_id,
+                    memberships.c.user_id == user_id).values(
+                    role=member.role, credit_limit=member.limit, used=member.used))
+                self.seen[user_id] = now
+        self.new = []
+
+
+class SqlLedger:
+    """The account's ledger rows, as the memory `Ledger`'s rows of ints (names as codes)."""
+
+    def __init__(self, conn: sa.Connection, account_id: str, names: Names,
+                 count: int) -> None:
+        self.conn, self.account_id, self.names = conn, account_id, names
+        self.count = count
+        self.cache: dict[int, tuple] = {}
+        self.keys = _Keys(self)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def append(self, row: tuple[int, ...], key: str | None) -> int:
+        seq = self.count
+        names = self.names.names
+        self.conn.execute(ledger.insert().values(
+            id=row[ID], account_id=self.account_id, seq=seq, at_us=row[AT], kind=row[KIND],
+            actor=names[row[ACTOR]], d_base=row[D_BASE], d_rollover=row[D_ROLLOVER],
+            d_purchased=row[D_PURCHASED], base=row[BASE], rollover=row[ROLLOVER],
+            purchased=row[PURCHASED], ref=None if row[REF] < 0 else names[row[REF]],
+            idempotency_key=key, member_used=row[MEMBER_USED], period_used=row[PERIOD_USED],
+            pause_reason=None if row[PAUSED] < 0 else names[row[PAUSED]]))
+        self.cache[seq] = (tuple(row), key)
+        self.count = seq + 1
+        return seq
+
+    def _fetch(self, where) -> None:
+        code = self.names.code
+        for r in self.conn.execute(sa.select(ledger).where(
+                ledger.c.account_id == self.account_id, where)):
+            self.cache[r.seq] = ((
+                r.id, r.at_us, r.kind, code(r.actor), r.d_base, r.d_rollover, r.d_purchased,
+                r.base, r.rollover, r.purchased, -1 if r.ref is None else code(r.ref),
+                r.member_used, r.period_used,
+                -1 if r.pause_reason is None else code(r.pause_reason)), r.idempotency_key)
+
+    def _cached(self, seq: int) -> tuple:
+        if seq not in self.cache:
+            self._fetch(ledger.c.seq.between(seq - _WINDOW, seq + _WINDOW))
+        return self.cache[seq]
+
+    def row(self, seq: int) -> tuple:
+        return self._cached(seq)[0]
+
+    def get(self, seq: int, field: int) -> int:
+        return self._cached(seq)[0][field]
+
+    def rows_before(self, before: int | None, limit: int) -> list[int]:
+        """Row indexes newest first, of entries with id < `before` (all when None)."""
+        query = sa.select(ledger.c.seq).where(ledger.c.account_id == self.account_id)
+        if before is not None:
+            query = query.where(ledger.c.id < before)
+        seqs = list(self.conn.execute(query.order_by(ledger.c.seq.desc()).limit(limit))
+                    .scalars())
+        if seqs:
+            self._fetch(ledger.c.seq.between(seqs[-1], seqs[0]))
+        return seqs
+
+    def sums(self) -> tuple[int, int, int]:
+        row = self.conn.execute(sa.select(
+            sa.func.coalesce(sa.func.sum(ledger.c.d_base), 0),
+            sa.func.coalesce(sa.func.sum(ledger.c.d_rollover), 0),
+            sa.func.coalesce(sa.func.sum(ledger.c.d_purchased), 0)).where(
+            ledger.c.account_id == self.account_id)).one()
+        return int(row[0]), int(row[1]), int(row[2])
+
+    def last_buckets(self) -> tuple[int, int, int] | None:
+        if not self.count:
+            return None
+        row = self.row(self.count - 1)
+        return row[BASE], row[ROLLOVER], row[PURCHASED]
+
+
+class _Keys:
+    """`ledger.keys[seq]`: the idempotency key of a row."""
+
+    def __init__(self, owner: SqlLedger) -> None:
+        self.owner = owner
+
+    def __getitem__(self, seq: int) -> str | None:
+        return self.owner._cached(seq)[1]
+
+
+class SqlInvoices:
+    """The account's invoices in order: appended, counted, read newest first."""
+
+    def __init__(self, conn: sa.Connection, account_id: str, count: int) -> None:
+        self.conn, self.account_id, self.count = conn, account_id, count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def append(self, invoice: Invoice) -> None:
+        self.conn.execute(invoices.insert().values(
+            id=invoice.id, account_id=self.account_id, seq=self.count,
+            number=invoice.number, created_us=to_micros(invoice.created_at),
+            kind=invoice.kind, credits=invoice.credits, amount_cents=invoice.amount_cents,
+            status=invoice.status, description=invoice.description,
+            payment_method=invoice.payment_method))
+        self.count += 1
+
+    def _read(self, query) -> list[Invoice]:
+        return [Invoice(r.id, r.number, from_micros(r.created_us), r.kind, r.credits,
+                        r.amount_cents, r.status, r.description, r.payment_method)
+                for r in self.conn.execute(query)]
+
+    def __reversed__(self):
+        return iter(self._read(sa.select(invoices).where(
+            invoices.c.account_id == self.account_id).order_by(invoices.c.seq.desc())))
+
+    def __iter__(self):
+        return iter(self._read(sa.select(invoices).where(
+            invoices.c.account_id == self.account_id).order_by(invoices.c.seq)))
+
+    def __getitem__(self, index: int) -> Invoice:
+        seq = index + self.count if index < 0 else index
+        found = self._read(sa.select(invoices).where(
+            invoices.c.account_id == self.account_id, invoices.c.seq == seq))
+        if not found:
+            raise IndexError(index)
+        return found[0]
+
+
+class SqlKeys:
+    """key -> a column of its idempotency record (`seq`: the first success's ledger row;
+    `recharged`: what it recharged). Written at once; read under the account's lock."""
+
+    def __init__(self, conn: sa.Connection, account_id: str, column: str) -> None:
+        self.conn, self.account_id, self.column = conn, account_id, column
+
+    def get(self, key: str, default=None):
+        value = self.conn.execute(sa.select(idempotency.c[self.column]).where(
+            idempotency.c.account_id == self.account_id, idempotency.c.key == key)).scalar()
+        return default if value is None or (self.column == "recharged" and not value) \
+            else value
+
+    def __setitem__(self, key: str, value: int) -> None:
+        if self.column == "seq":
+            self.conn.execute(idempotency.insert().values(
+                account_id=self.account_id, key=key, seq=value, recharged=0))
+        else:
+            self.conn.execute(idempotency.update().where(
+                idempotency.c.account_id == self.account_id, idempotency.c.key == key)
+                .values(recharged=value))
+
+
+class SqlDays:
+    """Usage roll-ups per day and per month: debits add to them at commit (one upsert per
+    key), history reads whole days at once, so neither ever scans the ledger."""
+
+    def __init__(self, conn: sa.Connection, account_id: str, names: Names) -> None:
+        self.conn, self.account_id, self.names = conn, account_id, names
+        self.pending: dict[tuple[int, int, str], int] = {}
+
+    def add(self, day_index: int, from_base: int, from_rollover: int, from_purchased: int,
+            member: int, campaign: int, credits: int) -> None:
+        pending, names = self.pending, self.names.names
+        for dim, key, value in ((0, "base", from_base), (0, "rollover", from_rollover),
+                                (0, "purchased", from_purchased), (1, names[member], credits),
+                                (2, names[campaign], credits)):
+            if value:
+                pending[(day_index, dim, key)] = pending.get((day_index, dim, key), 0) + value
+
+    def between(self, first_day: int, last_day: int) -> list[tuple[int, DayUsage]]:
+        days: dict[int, DayUsage] = {}
+        code = self.names.code
+        for r in self.conn.execute(sa.select(usage_day).where(
+                usage_day.c.account_id == self.account_id, usage_day.c.day >= first_day,
+                usage_day.c.day < last_day)):
+            day = days.get(r.day)
+            if day is None:
+                day = days[r.day] = DayUsage()
+            if r.dim == 0:
+                setattr(day, r.key, getattr(day, r.key) + r.credits)
+            else:
+                (day.by_member if r.dim == 1 else day.by_campaign)[code(r.key)] = r.credits
+        return sorted(days.items())
+
+    def save(self, dialect: str) -> None:
+        months: dict[tuple[int, int, str], int] = {}
+        for (day, dim, key), credits in self.pending.items():
+            when = from_micros(day * DAY_US)
+            month = (when.year * 12 + when.month - 1, dim, key)
+            months[month] = months.get(month, 0) + credits
+        _add_up(self.conn, dialect, usage_day, "day", self.account_id, self.pending)
+        _add_up(self.conn, dialect, usage_month, "month", self.account_id, months)
+        self.pending = {}
+
+
+def _add_up(conn, dialect: str, table: sa.Table, column: str, account_id: str,
+            amounts: dict[tuple[int, int, str], int]) -> None:
+    """Add `amounts` to the roll-up rows, creating those that are missing."""
+    if not amounts:
+        return
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    rows = [{"account_id": account_id, column: when, "dim": dim, "key": key,
+             "credits": credits} for (when, dim, key), credits in amounts.items()]
+    statement = insert(table)
+    conn.execute(statement.on_conflict_do_update(
+        index_elements=["account_id", column, "dim", "key"],
+        set_={"credits": table.c.credits + statement.excluded.credits}), rows)
+
+
+# --- the account row -----------------------------------------------------------------------
+
+def load_account(store: SqlStore, conn: sa.Connection, account_id: str, *,
+                 lock: bool) -> Account | None:
+    query = sa.select(accounts).where(accounts.c.id == account_id)
+    if lock and store.dialect == "postgresql":
+        query = query.with_for_update()
+    r = conn.execute(query).first()
+    if r is None:
+        return None
+    account = Account.__new__(Account)
+    account.id, account.kind, account.name = r.id, r.kind, r.name
+    account.plan = store.plan(r.plan_id)
+    account.anchor = from_micros(r.anchor_us)
+    account.period_index = r.period_index
+    account.period_start = from_micros(r.period_start_us)
+    account.period_end = from_micros(r.period_end_us)
+    account.base, account.rollover, account.purchased = r.base, r.rollover, r.purchased
+    account.used = r.used
+    account.paused, account.pause_reason = bool(r.paused), r.pause_reason
+    account.pending_plan = None if r.pending_plan_id is None else store.plan(r.pending_plan_id)
+    account.pending_index = r.pending_index
+    account.billing_start = r.billing_start
+    account.past_due = bool(r.past_due)
+    settings = account.recharge = AutoRechargeState()
+    settings.enabled = bool(r.recharge_enabled)
+    settings.threshold, settings.amount = r.recharge_threshold, r.recharge_amount
+    settings.cap_cents, settings.spent_cents = r.recharge_cap_cents, r.recharge_spent_cents
+    settings.last_failure = r.recharge_last_failure
+    names = store.names
+    account.members = SqlMembers(conn, account_id, names)
+    account.ledger = SqlLedger(conn, account_id, names, r.ledger_rows)
+    account.invoices = SqlInvoices(conn, account_id, r.invoice_count)
+    account.idempotency = SqlKeys(conn, account_id, "seq")
+    account.recharged = SqlKeys(conn, account_id, "recharged")
+    account.days = SqlDays(conn, account_id, names)
+    return account
+
+
+def _scalars(account: Account) -> dict:
+    settings = account.recharge
+    return dict(
+        kind=account.kind, name=account.name, plan_id=account.plan.id,
+        anchor_us=to_micros(account.anchor), period_index=account.period_index,
+        period_start_us=to_micros(account.period_start),
+        period_end_us=to_micros(account.period_end), base=account.base,
+        rollover=account.rollover, purchased=account.purchased, used=account.used,
+        paused=account.paused, pause_reason=account.pause_reason,
+        pending_plan_id=None if account.pending_plan is None else account.pending_plan.id,
+        pending_index=account.pending_index, billing_start=account.billing_start,
+        past_due=account.past_due, ledger_rows=len(account.ledger),
+        invoice_count=len(account.invoices), recharge_enabled=settings.enabled,
+        recharge_threshold=settings.threshold, recharge_amount=settings.amount,
+        recharge_cap_cents=settings.cap_cents, recharge_spent_cents=settings.spent_cents,
+        recharge_last_failure=settings.last_failure)
+
+
+def save_account(store: SqlStore, conn: sa.Connection, account: Account) -> None:
+    """Write what the transaction changed besides the rows it appended as it went."""
+    conn.execute(accounts.update().where(accounts.c.id == account.id)
+                 .values(**_scalars(account)))
+    account.members.save(store)
+    account.days.save(store.dialect)
+
+
+def save_new_account(store: SqlStore, conn: sa.Connection, account: Account) -> None:
+    """Write an account built in memory by the engine (its first period already open)."""
+    conn.execute(accounts.insert().values(id=account.id, n=store.next_id("accounts"),
+                                          **_scalars(account)))
+    for member in account.members.values():
+        conn.execute(memberships.insert().values(
+            account_id=account.id, user_id=member.user_id, n=store.next_id("memberships"),
+            role=member.role, credit_limit=member.limit, used=member.used))
+    rows = account.ledger
+    fresh = SqlLedger(conn, account.id, store.names, 0)
+    for seq in range(len(rows)):
+        fresh.append(tuple(rows.row(seq)), rows.keys[seq])
+    fresh_invoices = SqlInvoices(conn, account.id, 0)
+    for invoice in account.invoices:
+        fresh_invoices.append(invoice)
