@@ -348,7 +348,9 @@ def run_serve(args) -> int:
             store = Store(db_path)
             app = create_app(store=store, operator_token=token, test_clock=start,
                              limits=limits)
-            say(f"database {db_path} (journal of {store.count('journal')} changes)")
+            changes = store.count('journal')
+            say(f"database {db_path} (journal of {changes:,} "
+                f"change{'' if changes == 1 else 's'})")
 
         def ready() -> None:
             url = url_of(sock)
