@@ -149,7 +149,7 @@ _WHOLE_NUMBER = re.compile(r"-?[0-9]{1,30}", re.ASCII)
 
 
 class _Repeated(Exception):
-    pass
+    """A JSON object names one key twice (raised from the decoder's pairs hook)."""
 
 
 def _no_repeats(pairs: list[tuple[str, Any]]) -> dict:

@@ -124,7 +124,7 @@ def _usage_error(prog: str, message: str) -> int:
 
 
 class _ConfigError(Exception):
-    pass
+    """The settings file or the environment cannot name a server: a usage error (exit 2)."""
 
 
 def open_backend(args) -> tuple[BillingBackend, str | None]:
