@@ -138,7 +138,13 @@ def browser_once(env: dict) -> float:
     from selenium.webdriver.chrome.service import Service
 
     from creditdesk.demo import build_demo
-    from tests.cli.test_web import CATCH_TERMINALS, CHROMEDRIVER, CHROMIUM, READ_BUFFER, WEB_LINE
+    from tests.cli.test_web import (
+        CATCH_TERMINALS,
+        CHROMEDRIVER,
+        CHROMIUM,
+        READ_BUFFER,
+        WEB_LINE,
+    )
     world = build_demo(now=datetime.now(UTC).replace(microsecond=0), seed=7, members=24,
                        months=6)
     figure = f"{world.engine.session(world.owner).balance(world.org_id).total:,}"

@@ -5,10 +5,12 @@ Run by hand (it prints figures, it is not a test):
     .venv/bin/python bench/engine_scale.py                    # the full run, a few minutes
     .venv/bin/python bench/engine_scale.py --debits 100000    # a quick look
     .venv/bin/python bench/engine_scale.py --profile 50000    # then cProfile 50k more debits
+    .venv/bin/python bench/engine_scale.py --quick            # 50,000 debits, 1,000 members
 
-Targets (from the issue): reads cost the same after 1M debits as after 100k (<= 1.2x); a
-debit costs at most 10x a bare Python loop step (a dict update and a list append) measured
-in the same run; 1M debits and 10k members fit in 500 MiB.
+Targets (from the issues): reads cost the same after 1M debits as after 100k (<= 1.2x); a
+debit costs at most 25x a bare Python loop step (a dict update and a list append), aiming
+for 10x, the bare loop taking its best of BARE_RUNS runs over the same inputs in the same
+run (so a noisy run cannot flatter the ratio); 1M debits and 10k members fit in 500 MiB.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ ORG = "bench-org"
 MEAN_DEBIT = 100  # credits
 CAMPAIGNS = tuple(f"campaign-{n:02d}" for n in range(20))
 READ_REPEATS = 5
+BARE_RUNS = 5
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -42,7 +45,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="after the run, profile N more debits and print the hot spots")
+    parser.add_argument("--quick", action="store_true",
+                        help="50,000 debits over 1,000 members: a look in seconds")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.debits, args.members = 50_000, 1_000
     if args.debits < 10 or args.members < 1:
         parser.error("--debits must be at least 10 and --members at least 1")
     return args
@@ -204,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     while done < total:
         count = min(chunk, total - done)
         plan = plan_debits(rng, done, count, total, args.members)
-        bare_wall, bare_cpu = run_bare_loop(plan)
+        bare_wall, bare_cpu = map(min, zip(*(run_bare_loop(plan) for _ in range(BARE_RUNS))))
         bare = bare_wall / count
         if not walls or done + count >= total:
             clock_costs.append(run_clock_steps(plan) / count)
@@ -234,11 +241,11 @@ def main(argv: list[str] | None = None) -> int:
           f"last {chunk:,}: {fmt_us(walls[-1])} wall, {fmt_us(cpus[-1])} cpu  "
           f"(late/early {walls[-1] / walls[0]:.2f}x wall, {cpus[-1] / cpus[0]:.2f}x cpu)")
     print(f"of which stepping the ManualClock: {fmt_us(statistics.median(clock_costs))}")
-    print(f"bare loop step (dict update + list append): median "
-          f"{fmt_us(statistics.median(bare_costs))}")
+    print(f"bare loop step (dict update + list append), best of {BARE_RUNS} each tenth: "
+          f"median {fmt_us(statistics.median(bare_costs))}")
     print(f"debit / bare step: first tenth {ratios[0]:.1f}x, last tenth {ratios[-1]:.1f}x, "
           f"median {statistics.median(ratios):.1f}x wall; median "
-          f"{statistics.median(cpu_ratios):.1f}x cpu (target <= 10x)")
+          f"{statistics.median(cpu_ratios):.1f}x cpu (target <= 25x, aiming for 10x)")
     print(f"refused debits: {refused_total:,} of {total:,}")
     balance = sessions[0].balance(ORG)
     print(f"org balance at the end: {balance.total:,} credits, autopilot {balance.autopilot}")

@@ -3,7 +3,8 @@
 Run by hand: `.venv/bin/python bench/tui_bytes.py [--seconds 30]`. Needs tmux and htop
 (`apt-get install -y tmux htop`). Each program runs alone in a fresh 80x24 tmux pane whose
 output is counted with `tmux pipe-pane` (everything the program sends to the terminal,
-escape codes included) for the measured window, after it has settled:
+escape codes included) for the measured window, once its first screen is up and it has
+settled:
 
 - the idle overview over HTTP: `creditdesk` on a real server on 127.0.0.1 (the demo world,
   figures refreshed every 10 s, nothing changing);
@@ -25,6 +26,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 SETTLE_SECONDS = 4.0
+# On a busy machine start-up alone can take longer than SETTLE_SECONDS; counting only
+# starts once the program shows this text (its first real screen), then settles.
+READY_TIMEOUT_SECONDS = 120.0
+POLL_SECONDS = 0.1
 
 # A real server on loopback with the demo world; prints its URL and the owner's token.
 SERVER = '''
@@ -46,14 +51,24 @@ def tmux(*args: str, check: bool = True) -> str:
                           text=True).stdout
 
 
+def wait_until_shown(session: str, marker: str) -> None:
+    started = time.monotonic()
+    while marker not in tmux("capture-pane", "-t", session, "-p", check=False):
+        if time.monotonic() - started > READY_TIMEOUT_SECONDS:
+            raise TimeoutError(f"{marker!r} never appeared in {session}")
+        time.sleep(POLL_SECONDS)
+
+
 def bytes_per_second(command: str, seconds: float, session: str, keys: tuple[str, ...] = (),
-                     env: dict[str, str] | None = None) -> float:
-    """Run `command` in an 80x24 pane; count what it writes during `seconds` once settled."""
+                     env: dict[str, str] | None = None, ready: str = "") -> float:
+    """Run `command` in an 80x24 pane; count what it writes during `seconds` once it
+    shows `ready` and has settled (start-up is not what is measured)."""
     tmux("kill-session", "-t", session, check=False)
     exports = " ".join(f"{name}={value!r}" for name, value in (env or {}).items())
     tmux("new-session", "-d", "-s", session, "-x", "80", "-y", "24",
          f"env {exports} TERM=xterm-256color {command}")
     try:
+        wait_until_shown(session, ready)
         time.sleep(SETTLE_SECONDS)
         for key in keys:
             tmux("send-keys", "-t", session, key)
@@ -89,13 +104,13 @@ def main() -> int:
         url, token = server.stdout.readline().split()
         remote = bytes_per_second(cli, args.seconds, "bytes-remote",
                                   env={**base_env, "CREDITDESK_URL": url,
-                                       "CREDITDESK_TOKEN": token})
+                                       "CREDITDESK_TOKEN": token}, ready="credits ($")
     finally:
         server.terminate()
         server.wait(10)
     live = bytes_per_second(f"{cli} demo", args.seconds, "bytes-live", keys=("l",),
-                            env=base_env)
-    htop = bytes_per_second("htop", args.seconds, "bytes-htop")
+                            env=base_env, ready="credits ($")
+    htop = bytes_per_second("htop", args.seconds, "bytes-htop", ready="Load average")
 
     print(f"bytes written to an 80x24 tmux pane, per second, over {args.seconds:.0f} s:")
     for label, value in (("idle overview over HTTP", remote),

@@ -110,19 +110,36 @@ def test_the_org_bought_credits_and_auto_recharge_fired(world):
     kinds = Counter((i.kind, i.status) for i in invoices)
     assert kinds[("recharge", "paid")] >= 1
     assert kinds[("purchase", "paid")] >= 1
-    assert kinds[("subscription", "paid")] == 7
+    # Seven periods began; the last renewal was declined (see the next tests).
+    assert kinds[("subscription", "paid")] == 6
+    assert kinds[("subscription", "failed")] == 1
     assert owner.auto_recharge(world.org_id).enabled
     assert any(e.kind == "recharge" for e in org_ledger(world))
 
 
-def test_one_payment_was_declined_then_retried_and_paid(world):
+def test_one_purchase_was_declined_then_retried_and_paid(world):
     invoices = world.engine.session(world.owner).invoices(world.org_id)[::-1]  # oldest first
-    failed = [i for i in invoices if i.status == "failed"]
-    assert len(failed) == 1 and failed[0].kind == "purchase"
+    failed = [i for i in invoices if i.status == "failed" and i.kind == "purchase"]
+    assert len(failed) == 1
     retry = invoices[invoices.index(failed[0]) + 1]
     assert (retry.kind, retry.status, retry.credits) == ("purchase", "paid", failed[0].credits)
-    # The decline was lifted: the account is in good standing at `now`.
-    assert world.engine.session(world.owner).subscription(world.org_id).status == "active"
+
+
+def test_the_last_renewal_was_declined_so_the_owner_has_an_invoice_to_pay():
+    world = build_demo(NOW)          # its own: this test pays the invoice
+    owner = world.engine.session(world.owner)
+    latest = owner.invoices(world.org_id)[0]
+    subscription = owner.subscription(world.org_id)
+    assert (latest.kind, latest.status) == ("subscription", "failed")
+    assert latest.created_at == subscription.period_start
+    assert subscription.status == "past_due"
+    kinds = [a.kind for a in owner.alerts(world.org_id, limit=1000)]
+    assert kinds.count("payment_failed") == 1
+    assert {"balance_below", "member_usage", "member_limit_reached"} <= set(kinds)
+    # The card works again: paying it now clears past due.
+    paid = owner.pay_invoice(world.org_id, latest.id, idempotency_key="pay-renewal")
+    assert paid.status == "paid"
+    assert owner.subscription(world.org_id).status == "active"
 
 
 def test_the_declined_card_fails_only_the_purchase_even_right_after_a_quiet_close():
@@ -131,7 +148,7 @@ def test_the_declined_card_fails_only_the_purchase_even_right_after_a_quiet_clos
     world = build_demo(datetime(2030, 12, 1, 12, tzinfo=UTC), seed=42445, members=5, months=2)
     invoices = world.engine.session(world.owner).invoices(world.org_id)
     assert [(i.kind, i.status) for i in invoices if i.status == "failed"] == [
-        ("purchase", "failed")]
+        ("subscription", "failed"), ("purchase", "failed")]   # the renewal at `now` - 19 days
 
 
 def test_a_plan_change_waits_for_the_next_period(world):

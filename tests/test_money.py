@@ -9,8 +9,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from creditdesk.models import MAX_CREDITS
-from creditdesk.money import (credits_to_cents, credits_to_dollars, format_cents,
-                              format_credits, format_credits_dollars, format_dollars)
+from creditdesk.money import (
+    credits_to_cents,
+    credits_to_dollars,
+    format_cents,
+    format_credits,
+    format_credits_dollars,
+    format_dollars,
+)
 
 
 # billing-rules.md's own example says "12,345 credits ($61.73)", but 12,345 / 200 = 61.725

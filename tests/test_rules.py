@@ -257,6 +257,10 @@ ROLE_TABLE = {
     "set_member_limit": (False, False, True),
     "open_portal": (False, False, True),
     "view_invoices": (False, False, True),
+    "pay_invoice": (False, False, True),
+    "view_alerts": (False, True, True),
+    "set_alerts": (False, False, True),
+    "manage_webhooks": (False, False, True),
 }
 
 

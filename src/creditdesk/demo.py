@@ -12,7 +12,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from .engine import BillingEngine, ManualClock, TestPaymentGateway
-from .errors import InsufficientCredits, InvalidRequest, MemberLimitReached, PaymentDeclined
+from .errors import (
+    InsufficientCredits,
+    InvalidRequest,
+    MemberLimitReached,
+    PaymentDeclined,
+)
 from .models import Plan
 from .rules import add_months
 
@@ -278,6 +283,12 @@ class _Builder:
         for person in self.people[MIN_MEMBERS::9]:
             self.owner_session.set_member_limit(
                 self.org_id, person.user_id, _round_to(person.credits_per_month * 2, 1_000))
+        # Alerts the owner set at the start, so the story raises some: the balance halving
+        # in the busy months, and members nearing (80%) and reaching their limit.
+        base = self.org_plan.base_credits_per_month
+        self.owner_session.configure_alerts(
+            self.org_id, balance_below=[_round_to(base * 0.5, 1_000)],
+            member_usage_percent=[80, 100])
 
     def cast(self) -> list[DemoPerson]:
         rng = self.rng
@@ -334,6 +345,13 @@ class _Builder:
             self.at(self.clock() + timedelta(minutes=7))
             self.owner_session.purchase_credits(self.org_id, pack, idempotency_key=key)
 
+        def renewal_declined() -> None:
+            # The card fails again at the last renewal: the subscription invoice is failed,
+            # the org is past due (a payment_failed alert), and the owner can pay it now.
+            self.payments.decline(self.org_id, True)
+            self.owner_session.balance(self.org_id)      # the close bills the new period
+            self.payments.decline(self.org_id, False)
+
         def enable_recharge() -> None:
             self.owner_session.configure_auto_recharge(
                 self.org_id, enabled=True, threshold=threshold, amount=recharge,
@@ -346,6 +364,7 @@ class _Builder:
         return [
             (self._working_hour(self.start + span * 0.4), declined_then_paid),
             (self._working_hour(self.start + span * 0.45), enable_recharge),
+            (self.boundaries[self.months], renewal_declined),
             (self.now - timedelta(days=2), schedule_annual_billing),
             (self.now - 4 * hours, self.bring_dana_near_her_limit),
             (self.now - 2 * hours, self.stop_eli_at_his_limit),

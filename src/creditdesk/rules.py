@@ -32,6 +32,10 @@ REQUIRED_ROLE = {
     "set_member_limit": "owner",
     "open_portal": "owner",
     "view_invoices": "owner",
+    "pay_invoice": "owner",
+    "view_alerts": "admin",
+    "set_alerts": "owner",
+    "manage_webhooks": "owner",
 }
 
 ACTION_WORDS = {
@@ -49,6 +53,10 @@ ACTION_WORDS = {
     "set_member_limit": "set member credit limits",
     "open_portal": "open the payment portal",
     "view_invoices": "view invoices",
+    "pay_invoice": "pay a failed invoice",
+    "view_alerts": "view alerts",
+    "set_alerts": "set alerts",
+    "manage_webhooks": "manage webhooks",
 }
 
 

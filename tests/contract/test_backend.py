@@ -5,13 +5,24 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
-from creditdesk.backends import BACKEND_METHODS, BillingBackend
 import pytest
 
+from creditdesk.backends import BACKEND_METHODS, BillingBackend
 from creditdesk.errors import InvalidRequest
-from creditdesk.models import (OTHER_KEY, AutoRecharge, Balance, CreditPack, Identity, Invoice,
-                               LedgerEntry, MemberUsage, Plan, Subscription, UsageReceipt,
-                               UsageSeries)
+from creditdesk.models import (
+    OTHER_KEY,
+    AutoRecharge,
+    Balance,
+    CreditPack,
+    Identity,
+    Invoice,
+    LedgerEntry,
+    MemberUsage,
+    Plan,
+    Subscription,
+    UsageReceipt,
+    UsageSeries,
+)
 
 
 async def test_the_backend_has_every_protocol_method(backend_for):

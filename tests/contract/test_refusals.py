@@ -6,9 +6,16 @@ from datetime import UTC, datetime
 
 import pytest
 
-from creditdesk.errors import (BillingError, IdempotencyConflict, InsufficientCredits,
-                               InvalidRequest, MemberLimitReached, NotFound, PaymentDeclined,
-                               PermissionDenied)
+from creditdesk.errors import (
+    BillingError,
+    IdempotencyConflict,
+    InsufficientCredits,
+    InvalidRequest,
+    MemberLimitReached,
+    NotFound,
+    PaymentDeclined,
+    PermissionDenied,
+)
 from creditdesk.models import MAX_CENTS, MAX_CREDITS
 
 START = datetime(2026, 1, 1, tzinfo=UTC)

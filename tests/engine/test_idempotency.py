@@ -6,8 +6,12 @@ from datetime import timedelta
 
 import pytest
 
-from creditdesk.errors import (IdempotencyConflict, InsufficientCredits, MemberLimitReached,
-                               PaymentDeclined)
+from creditdesk.errors import (
+    IdempotencyConflict,
+    InsufficientCredits,
+    MemberLimitReached,
+    PaymentDeclined,
+)
 
 
 def test_a_repeated_debit_returns_the_first_receipt_and_changes_nothing(world):

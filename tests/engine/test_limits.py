@@ -38,6 +38,11 @@ def test_a_limit_refusal_changes_nothing_and_does_not_pause(world, keys):
     ann.set_member_limit("acme", "cat", 100)
     engine = world.engine
     before = ann.balance("acme")
+    # The first refusal of the period writes its member_limit_reached alert and nothing
+    # else; a repeated one changes nothing at all.
+    with pytest.raises(MemberLimitReached):
+        world.session("cat").record_usage("acme", 150, campaign="c", idempotency_key=keys())
+    assert [a.kind for a in ann.alerts("acme")] == ["member_limit_reached"]
     mutations = engine.mutations
     with pytest.raises(MemberLimitReached):
         world.session("cat").record_usage("acme", 150, campaign="c", idempotency_key=keys())

@@ -17,8 +17,15 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from creditdesk.engine import BillingEngine, ManualClock, TestPaymentGateway
-from creditdesk.errors import (IdempotencyConflict, InsufficientCredits, MemberLimitReached,
-                               NotFound, PaymentDeclined, PermissionDenied)
+from creditdesk.errors import (
+    IdempotencyConflict,
+    InsufficientCredits,
+    InvalidRequest,
+    MemberLimitReached,
+    NotFound,
+    PaymentDeclined,
+    PermissionDenied,
+)
 from creditdesk.models import Plan
 
 USERS = ("ann", "bob", "cat", "dan")
@@ -75,6 +82,18 @@ class ModelAccount:
     invoices: int = 0
     failed_invoices: int = 0
     replies: dict[str, tuple] = field(default_factory=dict)
+    # Alerts, with the model's own reading of the rules: settings, what is armed, who was
+    # told what this period, and every alert expected, oldest first, as
+    # (kind, threshold, user_id, balance_after).
+    thresholds: list[int] = field(default_factory=list)
+    shares: list[int] = field(default_factory=list)
+    armed: set[int] = field(default_factory=set)
+    told: set[tuple[str, int]] = field(default_factory=set)
+    limit_told: set[str] = field(default_factory=set)
+    alerts: list[tuple] = field(default_factory=list)
+    # Every invoice, oldest first: [kind, credits, status, purchase key or None].
+    bills: list[list] = field(default_factory=list)
+    pay_replies: dict[str, tuple] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
@@ -98,8 +117,15 @@ class BillingMachine(RuleBasedStateMachine):
                 recharge=st.one_of(st.none(), st.tuples(st.integers(0, 1_500),
                                                         st.integers(1, 5),
                                                         st.one_of(st.none(),
-                                                                  st.integers(100, 2_000)))))
-    def build(self, start, org_delay_hours, org_plan, personal_plans, roles, recharge):
+                                                                  st.integers(100, 2_000)))),
+                lines=st.one_of(st.none(), st.tuples(
+                    st.lists(st.integers(1, 3_000), min_size=1, max_size=5),
+                    st.lists(st.integers(1, 100), max_size=3))),
+                limits=st.lists(st.one_of(st.none(), st.integers(0, 1_500)), min_size=3,
+                                max_size=3),
+                declined=st.booleans())
+    def build(self, start, org_delay_hours, org_plan, personal_plans, roles, recharge,
+              lines, limits, declined):
         self.clock = ManualClock(start)
         self.payments = TestPaymentGateway()
         self.engine = BillingEngine(clock=self.clock, payments=self.payments)
@@ -118,13 +144,18 @@ class BillingMachine(RuleBasedStateMachine):
             self._open(ModelAccount(account_id, start, plan_id, {user: "owner"}))
         self.clock.advance(timedelta(hours=org_delay_hours))
         self._catch_up()
+        if declined:    # the org's first subscription fails: a failed invoice to pay
+            self.card(ORG, True)
         self.engine.create_org(ORG, name="Acme", owner="ann", plan=org_plan)
         org = ModelAccount(ORG, self.clock(), org_plan, {"ann": "owner"})
         self._open(org)
-        for user, role in zip(USERS[1:], roles):
+        for user, role, limit in zip(USERS[1:], roles, limits):
             if role is not None:
                 self.engine.add_member(ORG, user, role=role)
                 self._join(org, user, role)
+                if limit is not None:   # limits from the start, so shares get reached
+                    self.engine.session("ann").set_member_limit(ORG, user, limit)
+                    org.limits[user], org.used_when_limited[user] = limit, 0
         if recharge is not None:
             threshold, dollars, cap_cents = recharge
             self.engine.session("ann").configure_auto_recharge(
@@ -132,6 +163,12 @@ class BillingMachine(RuleBasedStateMachine):
                 monthly_cap_cents=cap_cents)
             org.recharge_on, org.threshold = True, threshold
             org.amount, org.cap_cents = dollars * 200, cap_cents
+        if lines is not None:       # alerts from the start, so most runs cross some
+            thresholds, shares = sorted(set(lines[0])), sorted(set(lines[1]))
+            self.engine.session("ann").configure_alerts(
+                ORG, balance_below=thresholds, member_usage_percent=shares)
+            org.thresholds, org.shares = thresholds, shares
+            org.armed = {x for x in thresholds if org.total >= x}
 
     # --- the model's own bookkeeping ---------------------------------------------------
 
@@ -148,12 +185,30 @@ class BillingMachine(RuleBasedStateMachine):
             account.limits[user] = None
         account.roles[user] = role
 
-    def _pay(self, account: ModelAccount) -> bool:
+    def _pay(self, account: ModelAccount, kind: str = "subscription", credits: int = 0,
+             key: str | None = None) -> bool:
         account.invoices += 1
-        if account.id in self.declining:
+        ok = account.id not in self.declining
+        account.bills.append([kind, credits, "paid" if ok else "failed", key])
+        if not ok:
             account.failed_invoices += 1
-            return False
-        return True
+        return ok
+
+    @staticmethod
+    def _balance_alerts(account: ModelAccount, before: int) -> list[tuple]:
+        """One operation took the balance from `before` to now: the armed thresholds it
+        went below from at least them fire; afterwards armed is what the balance reaches."""
+        after = account.total
+        fired = [("balance_below", x, None) for x in sorted(account.thresholds)
+                 if x in account.armed and before >= x > after]
+        account.armed = {x for x in account.thresholds if after >= x}
+        return fired
+
+    @staticmethod
+    def _record(account: ModelAccount, fired: list[tuple]) -> None:
+        for alert in fired:
+            event(f"alert: {alert[0]}")        # --hypothesis-show-statistics
+        account.alerts += [(*alert, account.total) for alert in fired]
 
     def _start_period(self, account: ModelAccount) -> None:
         plan = MODEL_PLANS[account.plan]
@@ -161,6 +216,7 @@ class BillingMachine(RuleBasedStateMachine):
         account.member_used = dict.fromkeys(account.member_used, 0)
         account.used_when_limited = {}
         account.spent_cents = 0
+        account.told, account.limit_told = set(), set()
         step = 12 if plan.annual else 1
         if (account.index - account.billing_start) % step == 0:
             account.past_due = not self._pay(account)
@@ -177,10 +233,18 @@ class BillingMachine(RuleBasedStateMachine):
                 if account.pending_at == account.index:
                     account.plan, account.billing_start = account.pending, account.index
                     account.pending = account.pending_at = None
+                before, was_running = account.total, not account.paused
+                failed = account.failed_invoices
                 carry = account.base + account.rollover
                 account.rollover = min(carry, MODEL_PLANS[account.plan].cap)
                 account.base = 0
                 self._start_period(account)
+                fired = self._balance_alerts(account, before)   # the close as a whole
+                if account.failed_invoices > failed:
+                    fired.append(("payment_failed", None, None))
+                if was_running and account.paused:
+                    fired.append(("autopilot_paused", None, None))
+                self._record(account, fired)
 
     @staticmethod
     def _same_receipt(role: str, reply, first) -> None:
@@ -199,7 +263,7 @@ class BillingMachine(RuleBasedStateMachine):
         try:
             result = call()
         except (NotFound, PermissionDenied, InsufficientCredits, MemberLimitReached,
-                IdempotencyConflict, PaymentDeclined) as refused:
+                IdempotencyConflict, PaymentDeclined, InvalidRequest) as refused:
             event(f"{what}: {type(refused).__name__}")     # --hypothesis-show-statistics
             return None, type(refused)
         event(f"{what}: done")
@@ -250,7 +314,12 @@ class BillingMachine(RuleBasedStateMachine):
         limit = account.limits[user]
         if limit is not None and account.member_used[user] + credits > limit:
             assert refused is MemberLimitReached
+            if user not in account.limit_told:
+                account.limit_told.add(user)
+                self._record(account, [("member_limit_reached", None, user)])
             return
+        before, was_running = account.total, not account.paused
+        fired = []
         bought = 0
         if account.recharge_on and account.total - credits < account.threshold:
             short = account.threshold - (account.total - credits)
@@ -262,17 +331,22 @@ class BillingMachine(RuleBasedStateMachine):
             elif account.cap_cents is not None:
                 packs = max(0, min(packs, (account.cap_cents - account.spent_cents) // price))
             if packs:
-                if self._pay(account):
+                if self._pay(account, "recharge", packs * account.amount):
                     bought = packs * account.amount
                     account.purchased += bought
                     account.spent_cents += packs * price
                     account.paused = False
                 else:
                     account.recharge_on = False
+                    fired.append(("recharge_failed", None, None))
                     event("debit: recharge declined")
         if credits > account.total:
             account.paused = True
             assert refused is InsufficientCredits
+            fired += self._balance_alerts(account, before)
+            if was_running:
+                fired.append(("autopilot_paused", None, None))
+            self._record(account, fired)
             return
         assert refused is None, refused
         from_base = min(credits, account.base)
@@ -282,9 +356,21 @@ class BillingMachine(RuleBasedStateMachine):
         account.rollover -= from_rollover
         account.purchased -= from_purchased
         account.used += credits
+        used_before = account.member_used[user]
         account.member_used[user] += credits
         if account.total == 0:
             account.paused = True
+        fired += self._balance_alerts(account, before)
+        if limit:
+            used_after = account.member_used[user]
+            for share in sorted(account.shares):
+                if (user, share) not in account.told and (
+                        used_before * 100 < share * limit <= used_after * 100):
+                    account.told.add((user, share))
+                    fired.append(("member_usage", share, user))
+        if was_running and account.paused:
+            fired.append(("autopilot_paused", None, None))
+        self._record(account, fired)
         assert (reply.from_base, reply.from_rollover, reply.from_purchased) == (
             from_base, from_rollover, from_purchased)
         assert reply.recharged == bought
@@ -329,15 +415,17 @@ class BillingMachine(RuleBasedStateMachine):
                 assert refused is None and invoice == first
             else:
                 assert refused is IdempotencyConflict
-        elif not self._pay(account):
+        elif not self._pay(account, "purchase", credits, idem):
             assert refused is PaymentDeclined
         else:
             assert refused is None
             assert (invoice.credits, invoice.amount_cents, invoice.status) == (
                 credits, dollars * 100, "paid")
+            before = account.total
             account.purchased += credits
             account.paused = False
             account.replies[idem] = ((credits,), invoice)
+            self._record(account, self._balance_alerts(account, before))
 
     @rule(user=st.sampled_from(USERS), where=where_st, enabled=st.booleans(),
           threshold=st.integers(0, 2_000), dollars=st.integers(1, 10),
@@ -408,6 +496,106 @@ class BillingMachine(RuleBasedStateMachine):
             assert subscription.pending_from == nth_period_start(account.anchor,
                                                                  account.pending_at)
 
+    # Mostly the org's owner, with lines near the balances the plans give, so that the
+    # debits that follow cross them.
+    @rule(user=st.sampled_from(["ann", "ann", "ann", "bob", "cat"]), where=where_st,
+          thresholds=st.lists(st.one_of(st.sampled_from([100, 300, 600, 900, 1_200]),
+                                        st.integers(1, 3_000)), max_size=6),
+          shares=st.lists(st.one_of(st.sampled_from([50, 80, 100]), st.integers(1, 100)),
+                          max_size=4))
+    def configure_alerts(self, user, where, thresholds, shares):
+        account_id = self._where(user, where)
+        account = self.accounts[account_id]
+        shown, refused = self._outcome(lambda: self.engine.session(user).configure_alerts(
+            account_id, balance_below=thresholds, member_usage_percent=shares), "alerts")
+        role = account.role(user)
+        if role is None:
+            assert refused is NotFound
+        elif role != "owner":
+            assert refused is PermissionDenied
+        elif len(set(thresholds)) > 5 or len(set(shares)) > 3:
+            assert refused is InvalidRequest
+        else:
+            assert refused is None
+            assert (shown.balance_below, shown.member_usage_percent) == (
+                sorted(set(thresholds)), sorted(set(shares)))
+            account.thresholds, account.shares = sorted(set(thresholds)), sorted(set(shares))
+            # Only what the balance is at or above now is armed.
+            account.armed = {x for x in account.thresholds if account.total >= x}
+
+    @rule(user=st.sampled_from(["ann", "ann", "ann", "bob", "cat", "dan"]), where=where_st,
+          pick=st.integers(0, 10**6), key=st.integers(0, 3), fixed=st.booleans())
+    def pay_invoice(self, user, where, pick, key, fixed):
+        account_id = self._where(user, where)
+        if fixed:       # the payment method was fixed first, as an owner would
+            self.card(account_id, False)
+        account = self.accounts[account_id]
+        role = account.role(user)
+        owner = self.engine.session(self._owner_of(account_id))
+        ids = [i.id for i in reversed(owner.invoices(account_id))]
+        # Mostly a failed invoice, when there is one; else any, or one that does not exist.
+        failed = [n for n, bill in enumerate(account.bills) if bill[2] == "failed"]
+        if failed and pick % 4:
+            index = failed[pick % len(failed)]
+        else:
+            index = pick % (len(ids) + 1)
+        invoice_id = ids[index] if index < len(ids) else "in_none"
+        idem = f"{user}-pay-{key}"
+        invoice, refused = self._outcome(lambda: self.engine.session(user).pay_invoice(
+            account_id, invoice_id, idempotency_key=idem), "pay invoice")
+        if role is None:
+            assert refused is NotFound
+            return
+        if role != "owner":
+            assert refused is PermissionDenied
+            return
+        if idem in account.pay_replies:
+            first_id, first = account.pay_replies[idem]
+            if first_id == invoice_id:
+                assert refused is None and invoice == first
+            else:
+                assert refused is IdempotencyConflict
+            return
+        if index >= len(ids):
+            assert refused is NotFound
+            return
+        bill = account.bills[index]
+        kind, credits, status, buy_key = bill
+        if status == "paid" or (kind == "purchase" and buy_key in account.replies):
+            assert refused is InvalidRequest        # paid already, or superseded
+            return
+        if account_id in self.declining:
+            assert refused is PaymentDeclined       # nothing changes, no alert
+            return
+        assert refused is None and invoice.status == "paid" and invoice.paid_at == self.clock()
+        bill[2] = "paid"
+        account.failed_invoices -= 1
+        account.pay_replies[idem] = (invoice_id, invoice)
+        before = account.total
+        if kind in ("purchase", "recharge"):
+            account.purchased += credits
+            account.paused = account.total == 0 and account.paused
+        elif index == max(n for n, b in enumerate(account.bills) if b[0] == "subscription"):
+            account.past_due = False                # only the latest subscription clears it
+        self._record(account, self._balance_alerts(account, before))
+
+    @rule(user=st.sampled_from(USERS), where=where_st, limit=st.integers(1, 3))
+    def read_alerts(self, user, where, limit):
+        account_id = self._where(user, where)
+        account = self.accounts[account_id]
+        alerts, refused = self._outcome(lambda: self.engine.session(user).alerts(
+            account_id, limit=limit), "read alerts")
+        role = account.role(user)
+        if role is None:
+            assert refused is NotFound
+        elif role == "member":
+            assert refused is PermissionDenied
+        else:
+            assert refused is None
+            expected = account.alerts[::-1][:limit]
+            assert [(a.kind, a.threshold, a.user_id, a.balance_after)
+                    for a in alerts] == expected
+
     @rule(member=st.sampled_from(USERS[1:]), role=st.sampled_from(["member", "admin",
                                                                      "owner"]))
     def set_role(self, member, role):
@@ -476,6 +664,19 @@ class BillingMachine(RuleBasedStateMachine):
                 if member.limit is not None:
                     assert member.used_this_period <= max(
                         member.limit, account.used_when_limited.get(member.user_id, 0))
+
+    @invariant()
+    def alerts_match_the_changes(self):
+        """Each alert matches a change that crossed its line, and none is missing."""
+        for account_id, account in self.accounts.items():
+            owner = self.engine.session(self._owner_of(account_id))
+            shown = [(a.kind, a.threshold, a.user_id, a.balance_after)
+                     for a in reversed(owner.alerts(account_id, limit=1000))]
+            assert shown == account.alerts, account_id
+            for alert in owner.alerts(account_id, limit=1000):
+                assert "$" not in alert.message
+            for n, bill in enumerate(reversed(owner.invoices(account_id))):
+                assert [bill.kind, bill.status] == account.bills[n][:3:2]
 
     @invariant()
     def ledgers_are_sound(self):

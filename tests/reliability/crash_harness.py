@@ -12,7 +12,8 @@ audit checks that: every token issued before the kill still signs its user in; e
 acknowledged request is in the books exactly once with its amount; the ledger sums to the
 buckets and never dips below zero; replaying an acknowledged request answers the first body;
 retrying each in-flight request with its key applies it at most once; and a second, clean
-restart rebuilds exactly the same books (replay is deterministic).
+restart serves exactly the same books (they are in the database's tables: nothing is
+rebuilt at start).
 """
 
 from __future__ import annotations
@@ -192,9 +193,9 @@ def run_trial(seed: int, workdir: Path, *, writers: int = 6, longest: float = 0.
 
 def run_two_servers_trial(seed: int, workdir: Path, *, writers: int = 6,
                           duration: float = 0.8) -> Trial:
-    """Two `serve` processes on one file (an operator's mistake): each has its own engine,
-    so at most one may keep writing. Whatever either acknowledged must be in the books once,
-    and the books must stay one consistent history."""
+    """Two `serve` processes on one file: each is one more worker on the same tables
+    (issue 9 item 6). Whatever either acknowledged must be in the books once, and the books
+    must stay one consistent history."""
     trial = Trial(seed)
     first = ServedProcess(workdir, env={"CREDITDESK_RATE_LIMIT": "off"})
     world = HttpWorld(first.start(), first.operator_token)

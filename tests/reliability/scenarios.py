@@ -14,8 +14,12 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from creditdesk.errors import (IdempotencyConflict, InsufficientCredits, MemberLimitReached,
-                               PaymentDeclined)
+from creditdesk.errors import (
+    IdempotencyConflict,
+    InsufficientCredits,
+    MemberLimitReached,
+    PaymentDeclined,
+)
 
 from .ledger_checks import check_ledger, entries_by_key
 

@@ -18,7 +18,7 @@ import pytest
 
 from creditdesk.rules import ROLE_RANK
 
-from .inprocess import OTHER_ORG, ORG, served_in_process
+from .inprocess import ORG, OTHER_ORG, served_in_process
 from .worlds import START
 
 OPERATOR = "@operator"
@@ -62,6 +62,23 @@ TABLE = {
     ("get", "/v1/accounts/{account_id}/invoices"): ("owner", lambda: {"params": {"offset": 0}}),
     ("get", "/v1/accounts/{account_id}/ledger"): ("admin", lambda: {"params": {"limit": 5}}),
     ("get", "/v1/accounts/{account_id}/portal-url"): ("owner", lambda: {}),
+    # The invoice is paid already: the owner gets past authorization and is refused for
+    # what was asked (422 on invoice_id).
+    ("post", "/v1/accounts/{account_id}/invoices/{invoice_id}/pay"): (
+        "owner", lambda: {"headers": _key()}, {422}),
+    ("get", "/v1/accounts/{account_id}/alert-settings"): ("admin", lambda: {}),
+    ("put", "/v1/accounts/{account_id}/alert-settings"): (
+        "owner", lambda: {"json": {"balance_below": [1_000], "member_usage_percent": [80]}}),
+    ("get", "/v1/accounts/{account_id}/alerts"): ("admin", lambda: {"params": {"limit": 5}}),
+    # Webhooks live in the server's database; this app's books are in memory, so the owner
+    # gets past authorization to a 503 saying so, and everyone else is refused first.
+    ("post", "/v1/accounts/{account_id}/webhooks"): (
+        "owner", lambda: {"json": {"url": "https://hooks.example/creditdesk"}}, {503}),
+    ("get", "/v1/accounts/{account_id}/webhooks"): ("owner", lambda: {}, {503}),
+    ("delete", "/v1/accounts/{account_id}/webhooks/{webhook_id}"): (
+        "owner", lambda: {}, {503}),
+    ("get", "/v1/accounts/{account_id}/webhooks/{webhook_id}/deliveries"): (
+        "owner", lambda: {}, {503}),
     ("post", "/v1/admin/plans"): (
         "operator", lambda: {"json": {"id": f"plan-{next(_n)}", "name": "Matrix",
                                       "base_credits_per_month": 1_000, "rollover_cap": 0,
@@ -82,7 +99,7 @@ TABLE = {
     ("post", "/v1/admin/demo"): ("operator", lambda: {"json": {"members": 5, "months": 1}},
                                  {409}),
 }
-PATH_VALUES = {"account_id": ORG, "org_id": ORG, "user_id": "mia"}
+PATH_VALUES = {"account_id": ORG, "org_id": ORG, "user_id": "mia", "webhook_id": "wh_1"}
 
 
 def expected(who: str, caller: str | None) -> int | None:
@@ -103,6 +120,9 @@ def expected(who: str, caller: str | None) -> int | None:
 @pytest.fixture(scope="module")
 def served():
     with served_in_process() as served:
+        paid = [i for i in served.world.engine.session("olga").invoices(ORG)
+                if i.status == "paid"]
+        PATH_VALUES["invoice_id"] = paid[0].id
         yield served
 
 

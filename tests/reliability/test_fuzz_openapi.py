@@ -39,9 +39,13 @@ def fuzz():
 
 
 def _checks():
-    from schemathesis.checks import (content_type_conformance, negative_data_rejection,
-                                     not_a_server_error, response_schema_conformance,
-                                     status_code_conformance)
+    from schemathesis.checks import (
+        content_type_conformance,
+        negative_data_rejection,
+        not_a_server_error,
+        response_schema_conformance,
+        status_code_conformance,
+    )
     return [not_a_server_error, status_code_conformance, response_schema_conformance,
             content_type_conformance, negative_data_rejection]
 

@@ -18,8 +18,15 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from pydantic import TypeAdapter
 
 from creditdesk.errors import BillingError
-from creditdesk.models import (AutoRecharge, Balance, Invoice, LedgerEntry, MemberUsage,
-                               Subscription, UsageReceipt)
+from creditdesk.models import (
+    AutoRecharge,
+    Balance,
+    Invoice,
+    LedgerEntry,
+    MemberUsage,
+    Subscription,
+    UsageReceipt,
+)
 
 from .inprocess import ORG, populate, served_in_process
 from .worlds import EngineWorld

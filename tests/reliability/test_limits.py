@@ -9,9 +9,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from creditdesk.server.limits import (DEFAULT_BURST, DEFAULT_MAX_BODY_BYTES, DEFAULT_RATE,
-                                      document_limits,
-                                      BodySizeLimit, RateLimit, guard, limits_from_env)
+from creditdesk.server.limits import (
+    DEFAULT_BURST,
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_RATE,
+    BodySizeLimit,
+    RateLimit,
+    document_limits,
+    guard,
+    limits_from_env,
+)
 
 
 class EchoApp:

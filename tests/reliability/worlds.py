@@ -15,8 +15,17 @@ from urllib.parse import quote
 from pydantic import TypeAdapter
 
 from creditdesk.errors import ERROR_CLASSES, BillingError, error_from_dict
-from creditdesk.models import (AutoRecharge, Balance, Identity, Invoice, LedgerEntry,
-                               MemberUsage, Plan, Subscription, UsageReceipt)
+from creditdesk.models import (
+    AutoRecharge,
+    Balance,
+    Identity,
+    Invoice,
+    LedgerEntry,
+    MemberUsage,
+    Plan,
+    Subscription,
+    UsageReceipt,
+)
 
 START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 TEAM = Plan(id="team", name="Team", base_credits_per_month=20_000, rollover_cap=10_000,

@@ -1,47 +1,55 @@
-"""The SQLite journal: a restart rebuilds the same state, idempotent answers included."""
+"""The server's books in SQLite tables: a restart (or another worker) answers from them.
+
+Each app here is what one `creditdesk serve` worker runs (`runner.sql_app`), in process on
+a SQLite file, so a "restart" is a new app on the same file and "another worker" is a
+second app on it at the same time. Nothing is replayed: both read the tables.
+"""
 
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
-from creditdesk.server.app import create_app
-from creditdesk.server.store import SCHEMA_VERSION, StorageFailure, Store
+from creditdesk.server.database import sqlite_database
+from creditdesk.server.runner import ServeError, migrate, sql_app
+from creditdesk.store.schema import STEPS
 
 from .conftest import OPERATOR, assert_error
 from .test_operator_api import OP, START, set_up
 
 
 class Server:
-    """An in-process app on a SQLite file, that can be stopped and started again."""
+    """In-process workers on one SQLite file; each `start()` is one more worker."""
 
     def __init__(self, path) -> None:
         self.path = path
-        self.store: Store | None = None
-        self.client: httpx.AsyncClient | None = None
+        self.database = sqlite_database(path)
+        self.opened: list[tuple] = []
+        self.lines: list[str] = []
 
     async def start(self) -> httpx.AsyncClient:
-        self.store = Store(self.path)
-        app = create_app(store=self.store, operator_token=OPERATOR, test_clock=START,
-                         limits={"rate": None})
-        self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                        base_url="http://api")
-        return self.client
+        migrate(self.database, START, self.lines.append)
+        app, store = sql_app(self.database, OPERATOR, START, {"rate": None})
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                   base_url="http://api")
+        self.opened.append((client, store))
+        return client
 
     async def stop(self) -> None:
-        await self.client.aclose()
-        self.store.close()
+        for client, store in self.opened:
+            await client.aclose()
+            store.close()
+        self.opened = []
 
 
 @pytest.fixture
 async def server(tmp_path):
     server = Server(tmp_path / "billing.sqlite3")
     yield server
-    if server.store is not None and server.store._writer.is_alive():
-        await server.stop()
+    await server.stop()
 
 
 async def views(client, token) -> dict:
@@ -51,6 +59,22 @@ async def views(client, token) -> dict:
         "balance", "members", "subscription", "auto-recharge", "invoices", "ledger?limit=1000",
         "my-usage", "usage-history?start=2026-01-01T00:00:00Z&end=2026-06-01T00:00:00Z")]
     return {path: (await client.get(path, headers=auth)).text for path in paths}
+
+
+def table_contents(path) -> dict[str, list]:
+    """Every row of every table, sorted: equal means nothing was written."""
+    db = sqlite3.connect(path)
+    try:
+        names = [row[0] for row in db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        return {name: sorted(db.execute(f'SELECT * FROM "{name}"').fetchall(), key=repr)
+                for name in names}
+    finally:
+        db.close()
+
+
+def counts(contents: dict[str, list]) -> dict[str, int]:
+    return {name: len(rows) for name, rows in contents.items()}
 
 
 async def test_a_restart_keeps_every_change_and_every_idempotent_answer(server):
@@ -66,10 +90,14 @@ async def test_a_restart_keeps_every_change_and_every_idempotent_answer(server):
     await client.put("/v1/accounts/acme/members/bob/limit", headers=owner, json={"limit": 5})
     await client.put("/v1/admin/payments/personal:bob", headers=OP, json={"decline": True})
     await client.put("/v1/admin/clock", headers=OP, json={"now": "2026-03-02T00:00:00+00:00"})
-    seen = await views(client, token)      # this read closes two periods: journaled too
+    seen = await views(client, token)      # this read closes two periods: written too
     await server.stop()
 
     client = await server.start()
+    entries = counts(table_contents(server.path))["ledger"]
+    assert entries > 5
+    assert server.lines[-1] == (f"database {server.path} (3 accounts, {entries} ledger "
+                                f"entries)")
     assert await views(client, token) == seen
     replay = await client.post("/v1/accounts/acme/usage", json={"credits": 700, "campaign": "a"},
                                headers={**owner, "Idempotency-Key": "d1"})
@@ -92,123 +120,131 @@ async def test_a_restart_keeps_every_change_and_every_idempotent_answer(server):
                  422, "invalid_request", field="now")
 
 
-async def test_the_books_are_queryable_and_tokens_are_only_hashes(server):
+async def test_a_replay_is_the_first_answer_on_another_worker_and_after_a_restart(server):
+    """Issue 9 item 8: key K refused once (a recharge happened on the way), then K for 100
+    answered `recharged: 0` and K again `recharged: 200`. The first answer is the answer,
+    byte for byte, on every worker and after a restart."""
+    first, second = await server.start(), await server.start()
+    token = await set_up(first)
+    owner = {"Authorization": f"Bearer {token}"}
+    await first.put("/v1/accounts/acme/auto-recharge", headers=owner, json={
+        "enabled": True, "threshold": 0, "amount": 200, "monthly_cap_cents": 100})
+    # Balance 1,000: 1,500 needs 500 more, the cap allows one 200-credit recharge.
+    refused = await first.post("/v1/accounts/acme/usage", json={"credits": 1_500,
+                                                                "campaign": "a"},
+                               headers={**owner, "Idempotency-Key": "K"})
+    assert refused.status_code == 402
+    assert (await first.get("/v1/accounts/acme/balance", headers=owner)).json()[
+        "purchased"] == 200
+    answers = []
+    for client in (first, second, first, second):
+        answers.append(await client.post(
+            "/v1/accounts/acme/usage", json={"credits": 100, "campaign": "a"},
+            headers={**owner, "Idempotency-Key": "K"}))
+    await server.stop()
+    answers.append(await (await server.start()).post(
+        "/v1/accounts/acme/usage", json={"credits": 100, "campaign": "a"},
+        headers={**owner, "Idempotency-Key": "K"}))
+    assert {(a.status_code, a.content) for a in answers} == {(200, answers[0].content)}
+
+
+async def test_the_books_are_tables_and_tokens_are_only_hashes(server):
     client = await server.start()
     token = await set_up(client)
     await client.post("/v1/accounts/acme/usage", json={"credits": 5, "campaign": "a"},
                       headers={"Authorization": f"Bearer {token}", "Idempotency-Key": "k"})
-    engine = client._transport.app.state.service.engine
+    ledger = (await client.get("/v1/accounts/acme/ledger?limit=1000", headers={
+        "Authorization": f"Bearer {token}"})).json()
     await server.stop()
 
     db = sqlite3.connect(server.path)
-    ledger = db.execute("SELECT id, kind, base, balance_after, idempotency_key FROM ledger "
-                        "WHERE account_id = 'acme' ORDER BY id").fetchall()
-    assert ledger == [(e.id, e.kind, e.base, e.balance_after, e.idempotency_key)
-                      for e in engine.ledger_entries("acme")]
-    (response,) = db.execute("SELECT response FROM idempotency WHERE key = 'k'").fetchone()
-    assert '"credits":5' in response
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-    assert db.execute("SELECT version FROM schema_version").fetchone()[0] == SCHEMA_VERSION
+    rows = db.execute("SELECT id, d_base, base + rollover + purchased, idempotency_key "
+                      "FROM ledger WHERE account_id = 'acme' ORDER BY id").fetchall()
+    assert rows == [(e["id"], e["base"], e["balance_after"], e["idempotency_key"])
+                    for e in reversed(ledger)]
+    assert db.execute("SELECT key FROM idempotency WHERE account_id = 'acme'").fetchall() \
+        == [("k",)]
+    assert db.execute("SELECT max(version) FROM schema_version").fetchone()[0] == len(STEPS)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     db.close()
     for path in server.path.parent.iterdir():
         assert token.encode() not in path.read_bytes(), path
 
 
-async def test_reads_that_change_nothing_are_not_journaled(server):
+async def test_reads_that_change_nothing_write_nothing(server):
     client = await server.start()
     token = await set_up(client)
-    count = server.store.count("journal")
+    before = table_contents(server.path)
     for _ in range(3):
         await client.get("/v1/accounts/acme/balance", headers={"Authorization": f"Bearer {token}"})
-    assert server.store.count("journal") == count
+    assert table_contents(server.path) == before
 
 
-def test_a_store_from_a_newer_version_is_refused(tmp_path):
-    path = tmp_path / "future.sqlite3"
-    db = sqlite3.connect(path)
-    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
-    db.close()
-    with pytest.raises(StorageFailure, match="newer"):
-        Store(path)
+async def test_refused_debits_with_one_key_write_nothing(server):
+    """Issue 9 item 3: 2,000 refused debits (the same key) wrote 2,000 journal rows. On the
+    tables a refusal that changes no state writes nothing: every table is as it was."""
+    client = await server.start()
+    owner = {"Authorization": f"Bearer {await set_up(client)}", "Idempotency-Key": "same"}
+    debit = {"credits": 10_000_000, "campaign": "a"}
+    # The first refusal may raise an alert (alerting.py's rules: state, kept once); the
+    # 2,000 after it change nothing.
+    assert (await client.post("/v1/accounts/acme/usage", headers=owner,
+                              json=debit)).status_code == 402
+    before = table_contents(server.path)
+    for _ in range(2_000):
+        refused = await client.post("/v1/accounts/acme/usage", headers=owner, json=debit)
+        assert refused.status_code == 402
+    after = table_contents(server.path)
+    assert counts(after) == counts(before) and after == before
 
 
-class BrokenDisk:
-    """A connection whose every write fails, like a full or vanished disk."""
+async def test_a_refusal_that_recharged_writes_only_the_recharge(server):
+    client = await server.start()
+    owner = {"Authorization": f"Bearer {await set_up(client)}"}
+    await client.put("/v1/accounts/acme/auto-recharge", headers=owner, json={
+        "enabled": True, "threshold": 0, "amount": 200, "monthly_cap_cents": 100})
+    before = counts(table_contents(server.path))
+    refused = await client.post("/v1/accounts/acme/usage", json={"credits": 1_500,
+                                                                 "campaign": "a"},
+                                headers={**owner, "Idempotency-Key": "K"})
+    assert refused.status_code == 402
+    after = counts(table_contents(server.path))
+    grown = {name: after[name] - before[name] for name in after if after[name] != before[name]}
+    # The recharge: its entry, its invoice, its charge. Alerts the lower balance raised are
+    # state too (alerting.py); no debit, no idempotency record, no usage roll-up.
+    alerting = {name for name in grown if name.startswith("alert") or name == "counters"}
+    assert {name: grown[name] for name in set(grown) - alerting} == {
+        "ledger": 1, "invoices": 1, "gateway_charges": 1}
 
-    def execute(self, sql, *args):
-        raise sqlite3.OperationalError("disk I/O error")
 
-
-async def test_a_failed_commit_is_never_acknowledged_and_stops_the_server(server):
+async def test_a_failed_write_is_never_acknowledged_and_the_next_one_works(server):
     client = await server.start()
     token = await set_up(client)
     owner = {"Authorization": f"Bearer {token}", "Idempotency-Key": "lost"}
-    real, server.store._db = server.store._db, BrokenDisk()
+    store = server.opened[0][1]
+
+    def broken_disk(conn, cursor, statement, *args):
+        if statement.startswith("INSERT INTO usage_day"):
+            raise sqlite3.OperationalError("disk I/O error")
+
+    sa.event.listen(store.engine, "before_cursor_execute", broken_disk)
+    before = table_contents(server.path)
     failed = await client.post("/v1/accounts/acme/usage", json={"credits": 5, "campaign": "a"},
                                headers=owner)
-    assert failed.status_code == 503 and failed.json()["error"]["code"] == "unavailable"
-    later = await client.get("/v1/me", headers=owner)
-    assert later.status_code == 503
-    server.store._db = real
-    await server.stop()
-    # Nothing of the refused write is on disk.
-    client = await server.start()
-    ledger = await client.get("/v1/accounts/acme/ledger", headers=owner)
-    assert all(entry["idempotency_key"] != "lost" for entry in ledger.json())
+    assert_error(failed, 503, "unavailable")
+    assert table_contents(server.path) == before       # the half-made debit rolled back
+    sa.event.remove(store.engine, "before_cursor_execute", broken_disk)
+    done = await client.post("/v1/accounts/acme/usage", json={"credits": 5, "campaign": "a"},
+                             headers=owner)
+    assert done.status_code == 200 and done.json()["from_base"] == 5
 
 
-def test_replay_uses_each_call_s_own_instant(tmp_path):
-    """The journal records when each call ran; replaying elsewhere in time changes nothing."""
-    path = tmp_path / "t.sqlite3"
-    store = Store(path)
-    app = create_app(store=store, operator_token=OPERATOR,
-                     test_clock=datetime(2026, 5, 1, tzinfo=UTC), limits={"rate": None})
-    service = app.state.service
-    from creditdesk.models import Plan
-    from creditdesk.server.tokens import OPERATOR as ACTOR
-    service.run_sync(ACTOR, "add_plan", plan=Plan(**{**_team(), "id": "solo"}))
-    service.run_sync(ACTOR, "add_user", user_id="zoe", name="Zoe", email="", plan="solo")
-    first = service.engine.session("zoe").balance("personal:zoe")
-    store.close()
-    store = Store(path)
-    later = create_app(store=store, operator_token=OPERATOR,
-                       test_clock=datetime(2026, 5, 2, tzinfo=UTC), limits={"rate": None})
-    again = later.state.service.engine.session("zoe").balance("personal:zoe")
-    assert again.period_start == first.period_start == datetime(2026, 5, 1, tzinfo=UTC)
-    store.close()
-
-
-def _team() -> dict:
-    return {"id": "team", "name": "Team", "base_credits_per_month": 1000, "rollover_cap": 500,
-            "billing_period": "monthly", "price_cents": 4900}
-
-
-def test_an_engine_built_outside_the_journal_cannot_be_given_with_a_store(world, tmp_path):
-    store = Store(tmp_path / "x.sqlite3")
-    try:
-        with pytest.raises(ValueError, match="not both"):
-            create_app(world.engine, store, operator_token=OPERATOR)
-    finally:
-        store.close()
-
-
-def test_an_unexpected_error_after_a_change_stops_the_server_taking_requests(tmp_path):
-    # Memory ahead of the journal must never answer again: a restart would not rebuild it.
-    from creditdesk.server.service import BillingService
-    from creditdesk.server.tokens import OPERATOR as SERVICE_OPERATOR
-
-    store = Store(tmp_path / "books.db")
-    service = BillingService(store=store)
-    engine = service.engine
-
-    def broken(**kwargs):
-        engine.mutations += 1
-        raise RuntimeError("a bug after a state change")
-
-    service._op_break = broken
-    with pytest.raises(RuntimeError):
-        service.run_sync(SERVICE_OPERATOR, "break")
-    with pytest.raises(StorageFailure):
-        service.run_sync(SERVICE_OPERATOR, "break")
-    store.close()
+def test_a_database_of_a_newer_release_is_refused_in_words(tmp_path):
+    path = tmp_path / "future.sqlite3"
+    migrate(sqlite_database(path), None, lambda line: None)
+    db = sqlite3.connect(path)
+    db.execute("INSERT INTO schema_version (version) VALUES (?)", (len(STEPS) + 1,))
+    db.commit()
+    db.close()
+    with pytest.raises(ServeError, match="newer creditdesk"):
+        migrate(sqlite_database(path), None, lambda line: None)

@@ -123,7 +123,7 @@ async def test_a_slow_engine_call_does_not_stall_other_requests(api, monkeypatch
     release = threading.Event()
 
     def held(actor, method, kwargs):
-        if method == "usage_history":
+        if method.__name__ == "usage_history":
             release.wait(10)
         return real(actor, method, kwargs)
 

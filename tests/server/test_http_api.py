@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from creditdesk.models import (AutoRecharge, Balance, Identity, Invoice, LedgerEntry,
-                               MemberUsage, Subscription, UsageReceipt, UsageSeries)
+from creditdesk.models import (
+    AutoRecharge,
+    Balance,
+    Identity,
+    Invoice,
+    LedgerEntry,
+    MemberUsage,
+    Subscription,
+    UsageReceipt,
+    UsageSeries,
+)
 
 from .conftest import assert_error, parse_list
 

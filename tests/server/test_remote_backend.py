@@ -11,8 +11,13 @@ import pytest
 
 from creditdesk.backends import BACKEND_METHODS, MemoryBackend
 from creditdesk.backends.remote import RemoteBackend, ServerUnavailable
-from creditdesk.errors import (IdempotencyConflict, InvalidRequest, NotFound, PermissionDenied,
-                               Unauthenticated)
+from creditdesk.errors import (
+    IdempotencyConflict,
+    InvalidRequest,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+)
 from creditdesk.server.runner import bind, url_of, uvicorn_server
 from tests.support.live_server import LiveServer
 
@@ -22,6 +27,7 @@ END = datetime(2026, 3, 1, tzinfo=UTC)
 # where the writes make the later reads interesting.
 CALLS = [
     ("whoami", (), {}),
+    ("configure_alerts", ("acme",), {"balance_below": [990], "member_usage_percent": [50]}),
     ("record_usage", ("acme", 25), {"campaign": "c", "idempotency_key": "r1"}),
     ("purchase_credits", ("acme", 400), {"idempotency_key": "p1"}),
     ("set_member_limit", ("acme", "cat", 70), {}),
@@ -39,11 +45,36 @@ CALLS = [
     ("invoices", ("acme",), {}),
     ("ledger", ("acme",), {"limit": 3}),
     ("portal_url", ("acme",), {}),
+    ("alert_settings", ("acme",), {}),
+    ("alerts", ("acme",), {"limit": 5}),
 ]
 
 
 def test_the_table_covers_every_protocol_method():
-    assert sorted(name for name, _, _ in CALLS) == sorted(BACKEND_METHODS)
+    # pay_invoice needs a failed invoice first: its own test below.
+    assert sorted([name for name, _, _ in CALLS] + ["pay_invoice"]) == sorted(BACKEND_METHODS)
+
+
+async def test_paying_a_failed_invoice_answers_as_the_memory_backend_does(make_world):
+    from creditdesk.errors import PaymentDeclined
+    local, served = make_world(), make_world()
+    memory = MemoryBackend(local.engine, "ann")
+    with LiveServer(served.engine) as server:
+        async with RemoteBackend(server.url, server.token_for("ann")) as remote:
+            answers = []
+            for world, backend in ((local, memory), (served, remote)):
+                world.payments.decline("acme", True)
+                with pytest.raises(PaymentDeclined):
+                    await backend.purchase_credits("acme", 400, idempotency_key="p1")
+                world.payments.decline("acme", False)
+                [failed] = [i for i in await backend.invoices("acme") if i.status == "failed"]
+                paid = await backend.pay_invoice("acme", failed.id, idempotency_key="pay")
+                again = await backend.pay_invoice("acme", failed.id, idempotency_key="pay")
+                assert paid == again and paid.status == "paid"
+                answers.append(paid)
+            assert answers[0] == answers[1]
+            with pytest.raises(NotFound):
+                await remote.pay_invoice("acme", "inv_nope", idempotency_key="x")
 
 
 async def test_every_method_answers_as_the_memory_backend_does(make_world):

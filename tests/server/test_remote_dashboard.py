@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from creditdesk.backends.remote import RemoteBackend
 from creditdesk.demo import build_demo
 from creditdesk.tui import CreditDeskApp
-from tests.support.pilot import settle
 from tests.support.live_server import LiveServer
+from tests.support.pilot import settle
 
 
 def screen_text(app) -> str:

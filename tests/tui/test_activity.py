@@ -20,6 +20,7 @@ from creditdesk.tui.widgets.export_form import ExportForm
 
 from .pilot_helpers import SIZE, screen_text, settle, toasts
 
+
 def ledger(world, **filters):
     """Every entry the filters keep, newest first, a backend page at a time."""
     session, entries, before = world.engine.session(world.owner), [], None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from creditdesk.backends import MemoryBackend
-from creditdesk.errors import PermissionDenied, Unauthenticated, Unavailable
+from creditdesk.errors import PermissionDenied, Unavailable
 from creditdesk.money import format_credits_dollars
 from creditdesk.rules import REQUIRED_ROLE
 from creditdesk.tui import CreditDeskApp, DemoControls
@@ -30,9 +30,9 @@ def test_permission_mirror_matches_the_rules() -> None:
     assert role_reason("view_members") == "Admin or higher"
 
 
-def test_modes_are_the_five_screens() -> None:
+def test_modes_are_the_screens_of_the_contract() -> None:
     assert list(CreditDeskApp.MODES) == ["overview", "usage", "members", "invoices",
-                                         "settings", "activity"]
+                                         "settings", "activity", "alerts"]
 
 
 async def test_opens_on_overview_in_the_first_org_context(make_app, demo_world) -> None:

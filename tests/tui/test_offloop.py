@@ -211,7 +211,7 @@ async def test_an_unknown_saved_theme_is_said_not_fatal(make_app) -> None:
 
 
 @pytest.mark.parametrize("width", [80, 70])
-@pytest.mark.parametrize("key", ["o", "u", "m", "i", "s", "v"])
+@pytest.mark.parametrize("key", ["o", "u", "m", "i", "s", "v", "n"])
 async def test_the_footer_keeps_quit_visible(make_app, width, key) -> None:
     async def advance():
         return "closed"

@@ -10,7 +10,7 @@ from creditdesk.errors import InsufficientCredits
 from creditdesk.models import Balance, Plan, Subscription
 from creditdesk.money import format_credits, format_credits_dollars
 from creditdesk.tui.forecast import RecentUse, forecast_period, recent_use
-from creditdesk.tui.widgets.balance_bar import split_widths
+from creditdesk.tui.widgets.balance_bar import needs_repaint, split_widths
 
 from .pilot_helpers import SIZE, settle, text_of, toasts
 
@@ -74,6 +74,14 @@ def test_no_forecast_without_usage() -> None:
 def test_balance_bar_widths(parts, width, expected) -> None:
     assert split_widths(parts, width) == expected
     assert sum(split_widths(parts, width)) in (0, width)
+
+
+def test_balance_bar_repaints_only_when_its_cells_change() -> None:
+    before = (45_000, 28_000, 35_000)
+    assert not needs_repaint(before, (44_700, 28_000, 35_000), 78)  # a few debits
+    assert needs_repaint(before, (25_000, 28_000, 35_000), 78)      # a cell moved
+    assert needs_repaint(None, before, 78) and needs_repaint(before, None, 78)
+    assert not needs_repaint(None, None, 78)
 
 
 async def test_owner_sees_balance_split_use_and_plan(make_app, demo_world) -> None:
@@ -271,3 +279,49 @@ def test_forecast_follows_live_spending_when_it_is_faster() -> None:
     assert forecast.runs_out_at < now + timedelta(minutes=2)
     slow = forecast_period(figures, subscription(), now, RecentUse(10, 3_600))
     assert not slow.recent and round(slow.per_day) == 2_000
+
+
+def per_day_shown(period_text: str) -> int:
+    import re
+
+    match = re.search(r"([\d,]+) credits a day", period_text)
+    assert match, period_text
+    return int(match.group(1).replace(",", ""))
+
+
+async def test_forecast_follows_live_activity_and_a_top_up_is_not_negative_burn(
+        make_app, demo_world) -> None:
+    """Item 13: live activity spends fast, so the forecast says the last hour's pace; a
+    purchase afterwards adds credits but leaves the pace as it was."""
+    from dataclasses import replace
+
+    from creditdesk.cli.demo import LiveDemo
+
+    # Ticks every 50 ms instead of every second: the same work, a short test.
+    controls = replace(LiveDemo(demo_world, seed=3).controls(), tick_seconds=0.05)
+    app = make_app("owner", demo=controls)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        period = app.screen.query_one("#period").plain
+        assert "At this pace" in period
+        quiet_pace = per_day_shown(period)
+        await pilot.press("l")
+        for _ in range(100):  # at most 5 s: a few ticks are enough
+            if "last hour" in app.screen.query_one("#period").plain:
+                break
+            await pilot.pause(0.05)
+        await pilot.press("l")
+        await settle(pilot)
+        period = app.screen.query_one("#period").plain
+        live_pace = per_day_shown(period)
+        assert "At the last hour's pace" in period and live_pace > 2 * quiet_pace
+        before = demo_world.engine.session(demo_world.owner).balance(demo_world.org_id)
+        demo_world.engine.session(demo_world.owner).purchase_credits(
+            demo_world.org_id, 50_000, idempotency_key="forecast-top-up")
+        app.record_change("Bought 50,000 credits.")
+        await settle(pilot)
+        period = app.screen.query_one("#period").plain
+        total = app.screen.query_one("#total").plain
+        assert format_credits_dollars(before.total + 50_000) in total
+        assert "At the last hour's pace" in period
+        assert per_day_shown(period) == live_pace  # the top-up did not slow the pace

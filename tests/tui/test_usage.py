@@ -480,3 +480,38 @@ async def test_export_writes_the_table_under_the_chart(make_app, tmp_path) -> No
     assert rows[0] == ["day_start_utc", *table.labels, "total"]
     assert rows[1][0] == f"{table.buckets[0]:%Y-%m-%d}T00:00:00Z"
     assert [int(cell) for cell in rows[-1][1:]] == [*table.rows[-1], table.bucket_totals[-1]]
+
+
+async def test_custom_range_header_lines_up_with_its_rows_at_once(make_app) -> None:
+    """Item 17: the header drawn right after the table is filled (as a real terminal
+    repaints when the custom-range form closes, before DataTable's next idle) keeps the
+    column widths it was drawn with; it must already line up with the rows."""
+    app = make_app("owner")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_usage(pilot)
+        await pilot.press("b")  # by member: titles (names) narrower or wider than figures
+        await settle(pilot)
+        await pilot.press("x")
+        await settle(pilot)
+        app.screen.query_one("#first", Input).value = "2026-10-31"
+        app.screen.query_one("#last", Input).value = "2026-11-04"
+        await pilot.pause()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert screen.query_shown.start == datetime(2026, 10, 31, tzinfo=UTC)
+        grid = screen.query_one("#table", DataTable)
+        screen.show_table(screen.query_shown, screen.usage_table)
+        grid.render_line(0)  # the repaint before the idle that would measure the cells
+        await settle(pilot)
+        grid.scroll_home(animate=False, immediate=True)
+        await settle(pilot)
+        header, first_row = grid.render_line(0).text, grid.render_line(1).text
+        day = "2026-10-31"
+        assert day in first_row
+        for title in screen.usage_table.labels[:2]:
+            shown = title[:8]  # a long name may be cut at the column's edge
+            # Right-aligned titles end where the figures beneath them end.
+            end = header.index(shown) + len(shown)
+            assert header.index(shown) > first_row.index(day) + len(day), (header, first_row)
+            if shown == title:
+                assert first_row[end - 1] != " ", (header, first_row)

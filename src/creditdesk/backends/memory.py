@@ -15,8 +15,21 @@ from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
-from ..models import (AutoRecharge, Balance, CreditPack, Identity, Invoice, LedgerEntry,
-                      MemberUsage, Plan, Subscription, UsageReceipt, UsageSeries)
+from ..models import (
+    Alert,
+    AlertSettings,
+    AutoRecharge,
+    Balance,
+    CreditPack,
+    Identity,
+    Invoice,
+    LedgerEntry,
+    MemberUsage,
+    Plan,
+    Subscription,
+    UsageReceipt,
+    UsageSeries,
+)
 
 if TYPE_CHECKING:
     from ..engine import BillingEngine
@@ -130,6 +143,24 @@ class MemoryBackend:
 
     async def portal_url(self, account_id: str) -> str:
         return await off_loop(self._session.portal_url, account_id)
+
+    async def pay_invoice(self, account_id: str, invoice_id: str, *,
+                          idempotency_key: str) -> Invoice:
+        return await off_loop(self._session.pay_invoice, account_id, invoice_id,
+                              idempotency_key=idempotency_key)
+
+    async def alert_settings(self, account_id: str) -> AlertSettings:
+        return await off_loop(self._session.alert_settings, account_id)
+
+    async def configure_alerts(self, account_id: str, *, balance_below: list[int],
+                               member_usage_percent: list[int]) -> AlertSettings:
+        return await off_loop(self._session.configure_alerts, account_id,
+                              balance_below=balance_below,
+                              member_usage_percent=member_usage_percent)
+
+    async def alerts(self, account_id: str, *, limit: int = 100,
+                     before: int | None = None) -> list[Alert]:
+        return await off_loop(self._session.alerts, account_id, limit=limit, before=before)
 
     async def aclose(self) -> None:
         """Nothing to release (the engine thread serves every backend of the process)."""

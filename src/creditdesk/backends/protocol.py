@@ -5,8 +5,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from ..models import (AutoRecharge, Balance, CreditPack, Identity, Invoice, LedgerEntry,
-                      MemberUsage, Plan, Subscription, UsageReceipt, UsageSeries)
+from ..models import (
+    Alert,
+    AlertSettings,
+    AutoRecharge,
+    Balance,
+    CreditPack,
+    Identity,
+    Invoice,
+    LedgerEntry,
+    MemberUsage,
+    Plan,
+    Subscription,
+    UsageReceipt,
+    UsageSeries,
+)
 
 # Methods every backend has, in the contract's order; tests and the remote client use this
 # list to make sure nothing is forgotten on either side.
@@ -14,7 +27,8 @@ BACKEND_METHODS = (
     "whoami", "balance", "my_usage", "record_usage", "usage_history", "members",
     "set_member_limit", "subscription", "plans", "change_plan", "cancel_plan_change",
     "credit_packs", "purchase_credits", "auto_recharge", "configure_auto_recharge",
-    "invoices", "ledger", "portal_url",
+    "invoices", "ledger", "portal_url", "pay_invoice", "alert_settings", "configure_alerts",
+    "alerts",
 )
 
 
@@ -55,5 +69,12 @@ class BillingBackend(Protocol):
                      campaign: str | None = None,
                      invoice_id: str | None = None) -> list[LedgerEntry]: ...
     async def portal_url(self, account_id: str) -> str: ...
+    async def pay_invoice(self, account_id: str, invoice_id: str, *,
+                          idempotency_key: str) -> Invoice: ...
+    async def alert_settings(self, account_id: str) -> AlertSettings: ...
+    async def configure_alerts(self, account_id: str, *, balance_below: list[int],
+                               member_usage_percent: list[int]) -> AlertSettings: ...
+    async def alerts(self, account_id: str, *, limit: int = 100,
+                     before: int | None = None) -> list[Alert]: ...
     async def aclose(self) -> None:
         """Release what the backend holds (an HTTP client); the app calls it on exit."""

@@ -19,8 +19,21 @@ import httpx
 from pydantic import BaseModel, TypeAdapter
 
 from ..errors import BillingError, Unavailable, error_from_dict
-from ..models import (AutoRecharge, Balance, CreditPack, Identity, Invoice, LedgerEntry,
-                      MemberUsage, Plan, Subscription, UsageReceipt, UsageSeries)
+from ..models import (
+    Alert,
+    AlertSettings,
+    AutoRecharge,
+    Balance,
+    CreditPack,
+    Identity,
+    Invoice,
+    LedgerEntry,
+    MemberUsage,
+    Plan,
+    Subscription,
+    UsageReceipt,
+    UsageSeries,
+)
 
 M = TypeVar("M", bound=BaseModel)
 _LISTS: dict[type, TypeAdapter] = {}
@@ -208,6 +221,25 @@ class RemoteBackend:
     async def portal_url(self, account_id: str) -> str:
         response = await self._send("GET", self._account(account_id, "portal-url"))
         return response.json()["url"]
+
+    async def pay_invoice(self, account_id: str, invoice_id: str, *,
+                          idempotency_key: str) -> Invoice:
+        path = self._account(account_id, f"invoices/{_segment(invoice_id)}/pay")
+        return await self._write("POST", path, Invoice, key=_key(idempotency_key))
+
+    async def alert_settings(self, account_id: str) -> AlertSettings:
+        return await self._get(self._account(account_id, "alert-settings"), AlertSettings)
+
+    async def configure_alerts(self, account_id: str, *, balance_below: list[int],
+                               member_usage_percent: list[int]) -> AlertSettings:
+        return await self._write("PUT", self._account(account_id, "alert-settings"),
+                                 AlertSettings, {"balance_below": balance_below,
+                                                 "member_usage_percent": member_usage_percent})
+
+    async def alerts(self, account_id: str, *, limit: int = 100,
+                     before: int | None = None) -> list[Alert]:
+        return await self._list(self._account(account_id, "alerts"), Alert, limit=limit,
+                                before=before)
 
 
 def _key(key: object) -> str | None:

@@ -59,7 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
                     "next period close.")
     add_world_arguments(demo)
 
-    from . import account, admin, figures, serve, web  # small: heavy parts are imported late
+    from . import (  # small: heavy parts are imported late
+        account,
+        admin,
+        figures,
+        serve,
+        web,
+    )
     serve.add_parser(sub)
     admin.add_parser(sub)
     account.add_parsers(sub)

@@ -27,6 +27,19 @@ def _workers(text: str) -> int:
     return value
 
 
+def _retry_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") \
+            from None
+    # Above an hour the first retry would come after most of the 24 h retry window.
+    if not 0.01 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"--webhook-retry-seconds is from 0.01 to 3600, "
+                                         f"got {text}")
+    return value
+
+
 def add_parser(sub) -> None:
     serve = sub.add_parser("serve", help="run the billing HTTP API",
                            description="Run the billing HTTP API over a SQLite or PostgreSQL database.")
@@ -48,6 +61,15 @@ def add_parser(sub) -> None:
     serve.add_argument("--forwarded-allow-ips", metavar="LIST",
                        help="comma-separated addresses of proxies whose X-Forwarded-For is "
                             "believed (default none: the peer's address counts)")
+    serve.add_argument("--webhook-retry-seconds", type=_retry_seconds, default=30.0,
+                       metavar="S", help="wait S seconds before a failed webhook's first "
+                       "retry, twice as long before each next one, for 24 h (default 30)")
+    serve.add_argument("--allow-http-webhooks", action="store_true",
+                       help="also allow http:// webhook URLs (for tests; default https only)")
+    serve.add_argument("--allow-private-webhooks", action="store_true",
+                       help="allow webhooks to private, loopback and link-local addresses "
+                            "(default: refused, so no one can make the server call inside "
+                            "its own network)")
     serve.add_argument("--demo", action="store_true",
                        help="serve a throwaway copy of the demo world and print how to connect")
     serve.set_defaults(run=run)

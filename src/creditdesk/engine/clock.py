@@ -21,7 +21,8 @@ class ManualClock:
         return self._now
 
     def set(self, now: datetime) -> datetime:
-        now = _aware(now, "now")
+        if type(now) is not datetime or now.tzinfo is not UTC:    # inline: a demo's hot path
+            now = _aware(now, "now")
         if now < self._now:
             raise InvalidRequest(f"the clock cannot go back from {self._now.isoformat()} "
                                  f"to {now.isoformat()}", field="now")

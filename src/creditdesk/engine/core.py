@@ -9,14 +9,13 @@ request's (the classic double-spend), whatever thread or worker calls.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
 from .. import rules
 from ..errors import AlreadyExists, InvalidRequest, NotFound
-from ..models import Balance, CreditPack, Invoice, LedgerEntry, Plan
+from ..models import Balance, CreditPack, Invoice, LedgerEntry, Plan, trusted_builder
 from ..store import MemoryStore
 from ..store.ledger import (
     ACTOR,
@@ -37,9 +36,11 @@ from ..store.ledger import (
 )
 from ..store.state import Account, Membership, User
 from ..store.state import Invoice as InvoiceRow
+from . import alerts
 from .clock import utc_now
 from .payments import TestPaymentGateway
 
+_BALANCE = trusted_builder(Balance)
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 SYSTEM = "system"
 
@@ -64,10 +65,7 @@ class BillingEngine:
         self.payments = payments if payments is not None else TestPaymentGateway()
         self.store = store if store is not None else MemoryStore()
         self.names = self.store.names
-        # Callers that must run one engine call at a time (the journalling server) take
-        # it; the engine itself relies on the store's per-account transactions.
-        self.lock = threading.RLock()
-        self.mutations = 0              # grows on every state change (the server journals them)
+        self.mutations = 0              # grows on every state change (tests check refusals)
 
     # --- operator set-up --------------------------------------------------------------
 
@@ -271,6 +269,7 @@ class BillingEngine:
             account.billing_start = index
             account.pending_plan = account.pending_index = None
         base, rollover = account.base, account.rollover
+        before, was_running = account.total, not account.paused
         _, kept, forfeited = rules.close_period(base, rollover, account.plan.rollover_cap, 0)
         if base:
             account.base = 0
@@ -279,9 +278,12 @@ class BillingEngine:
         if forfeited:
             account.rollover = kept
             self._system_entry(account, at, "forfeit", 0, -forfeited, 0)
-        self._open_period(account, index)
+        declined = self._open_period(account, index)
+        # The close as one operation: its forfeit and its grant together, at its boundary.
+        alerts.after_close(self, account, before, was_running, declined, at)
 
-    def _open_period(self, account: Account, index: int) -> None:
+    def _open_period(self, account: Account, index: int) -> bool:
+        """Open period `index`; True when its subscription payment was declined."""
         at = rules.period_start(account.anchor, index)
         account.period_index = index
         account.period_start = at
@@ -291,10 +293,11 @@ class BillingEngine:
             member.used = 0
         account.recharge.spent_cents = 0
         plan = account.plan
+        declined = False
         if not plan.price_cents:
             account.past_due = False    # a period on a free plan counts as paid
         elif rules.is_billing_period(index, account.billing_start, plan.billing_period):
-            self._bill_subscription(account, at)
+            declined = not self._bill_subscription(account, at)
         if plan.base_credits_per_month:
             account.base += plan.base_credits_per_month
             self._system_entry(account, at, "grant", plan.base_credits_per_month, 0, 0)
@@ -303,8 +306,10 @@ class BillingEngine:
             self.pause(account, "The balance is 0 credits. Buy credits or enable "
                                  "auto-recharge to resume work.")
         self.mutations += 1
+        return declined
 
-    def _bill_subscription(self, account: Account, at: datetime) -> None:
+    def _bill_subscription(self, account: Account, at: datetime) -> bool:
+        """Charge the period's subscription; True when it was paid."""
         plan = account.plan
         every = "year" if plan.billing_period == "annual" else "month"
         description = f"{plan.name} plan, one {every} from {at:%Y-%m-%d}"
@@ -313,24 +318,27 @@ class BillingEngine:
         # A card problem the owner can fix never stops work: the grant happens either way.
         # Only a subscription invoice decides past due: the subscription is what is owed.
         account.past_due = paid is None
+        return paid is not None
 
     # --- money ----------------------------------------------------------------------------
 
     def charge(self, account: Account, at: datetime, kind: str, credits: int,
-               cents: int, description: str, payment_key: str) -> InvoiceRow | None:
+               cents: int, description: str, payment_key: str,
+               key: str | None = None) -> InvoiceRow | None:
         """Charge the gateway and issue the invoice; the paid invoice, or None if declined.
 
         `payment_key` names the account and the operation (the period it pays for, or the
         idempotency key with the count of invoices before it): a transaction retried on
         the same state makes the same key, and the gateway answers it without charging
-        twice."""
+        twice. `key`, a purchase's idempotency key, stays on the invoice (superseded
+        failed purchases are found by it)."""
         result = self.payments.charge(account.id, cents, description, payment_key)
         number = self.store.take_invoice_number()
         invoice = InvoiceRow(f"in_{number:06d}", f"CD-{number:06d}", at, kind, credits, cents,
                              "paid" if result.ok else "failed",
                              description if result.ok else f"{description} (declined: "
                                                            f"{result.reason})",
-                             result.method)
+                             result.method, key=key)
         account.invoices.append(invoice)
         self.mutations += 1
         return invoice if result.ok else None
@@ -382,7 +390,8 @@ class BillingEngine:
     # --- boundary models ----------------------------------------------------------------
 
     def balance_model(self, account: Account) -> Balance:
-        return Balance(
+        # Built trusted: every value is the engine's own (and this runs with each receipt).
+        return _BALANCE(
             account_id=account.id, base=account.base, rollover=account.rollover,
             purchased=account.purchased, total=account.total, used_this_period=account.used,
             period_start=account.period_start, period_end=account.period_end,
@@ -394,4 +403,5 @@ class BillingEngine:
         return Invoice(id=row.id, number=row.number, account_id=account.id,
                        created_at=row.created_at, kind=row.kind, credits=row.credits,
                        amount_cents=row.amount_cents, status=row.status,
-                       description=row.description, payment_method=row.payment_method)
+                       description=row.description, payment_method=row.payment_method,
+                       paid_at=row.paid_at)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..errors import InvalidRequest
-from ..store.ledger import ACTOR, ID, KIND, KIND_CODE, REF, KINDS, Names
+from ..store.ledger import ACTOR, ID, KIND, KIND_CODE, KINDS, REF, Names
 
 # Rows read from the store per step while looking for matches.
 SCAN_STEP = 1000

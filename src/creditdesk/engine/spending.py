@@ -10,6 +10,7 @@ from ..errors import InsufficientCredits, MemberLimitReached, PaymentDeclined
 from ..money import credits_to_cents, format_credits
 from ..store.ledger import DAY_US, to_micros
 from ..store.state import Account, Membership
+from . import alerts
 
 if TYPE_CHECKING:
     from .core import BillingEngine
@@ -29,23 +30,32 @@ def debit(engine: BillingEngine, account: Account, member: Membership, credits: 
     pause the org), then auto-recharge for what the debit would leave, then the split.
     This is the hot path: it computes each value once and touches no pydantic model.
     """
-    if rules.exceeds_limit(member.used, credits, member.limit):
+    if member.limit is not None and rules.exceeds_limit(member.used, credits, member.limit):
+        alerts.limit_refused(engine, account, member, now)
         raise MemberLimitReached(
             f"member limit reached: {member.user_id} has used {format_credits(member.used)} "
             f"of a {format_credits(member.limit)} limit this period; this debit needs "
             f"{format_credits(credits)}")
     at_us = to_micros(now)
     recharged = 0
+    declined = False
+    base, rollover, purchased = account.base, account.rollover, account.purchased
+    before, used_before = base + rollover + purchased, member.used
+    was_running = not account.paused
     settings = account.recharge
-    if settings.enabled and account.total - credits < settings.threshold:
+    if settings.enabled and before - credits < settings.threshold:
         recharged = _recharge(engine, account, member, credits, key, now, at_us)
-    split = rules.split_debit(account.base, account.rollover, account.purchased, credits)
+        declined = not settings.enabled     # its payment failed: it switched itself off
+        purchased = account.purchased       # the only bucket a recharge fills
+    split = rules.split_debit(base, rollover, purchased, credits)
     if split is None:
         total = account.total
         engine.pause(account, f"A debit of {format_credits(credits)} was refused: the "
                                f"balance ({format_credits(total)}) cannot cover it. Buy "
                                f"credits or enable auto-recharge to resume work.")
         engine.mutations += 1
+        alerts.after_debit(engine, account, member, before, used_before, was_running,
+                           declined, at_us)
         if may_view_balance:
             raise InsufficientCredits(f"insufficient credits: the balance is "
                                       f"{format_credits(total)}, the debit needs "
@@ -54,14 +64,16 @@ def debit(engine: BillingEngine, account: Account, member: Membership, credits: 
                                   f"of {format_credits(credits)}; ask an owner to add "
                                   f"credits")
     from_base, from_rollover, from_purchased = split
-    account.base -= from_base
-    account.rollover -= from_rollover
-    account.purchased -= from_purchased
+    account.base = base - from_base
+    account.rollover = rollover - from_rollover
+    account.purchased = purchased - from_purchased
     member.used += credits
     account.used += credits
-    if account.total == 0:
+    if base + rollover + purchased == credits:     # the debit took everything
         engine.pause(account, ZERO_BALANCE)
-    campaign_code = engine.names.code(campaign)
+    campaign_code = engine.names.ids.get(campaign)
+    if campaign_code is None:
+        campaign_code = engine.names.code(campaign)
     row = engine.append_entry(account, at_us, "usage", member.code, -from_base, -from_rollover,
                          -from_purchased, campaign_code, key, member.used)
     account.days.add(at_us // DAY_US, from_base, from_rollover, from_purchased, member.code,
@@ -69,6 +81,8 @@ def debit(engine: BillingEngine, account: Account, member: Membership, credits: 
     account.idempotency[key] = row
     if recharged:
         account.recharged[key] = recharged
+    alerts.after_debit(engine, account, member, before, used_before, was_running, declined,
+                       at_us)
     return from_base, from_rollover, from_purchased, recharged
 
 
@@ -108,9 +122,10 @@ def purchase(engine: BillingEngine, account: Account, user_id: str, credits: int
     """Buy credits for the account; returns the ledger row. Raises PaymentDeclined, after
     issuing the failed invoice, if the card is declined (nothing is added)."""
     cents = credits_to_cents(credits)
+    before = account.total
     invoice = engine.charge(account, now, "purchase", credits, cents,
                             f"Credit purchase: {format_credits(credits)}",
-                            f"{account.id}/purchase/{key}/{len(account.invoices)}")
+                            f"{account.id}/purchase/{key}/{len(account.invoices)}", key=key)
     if invoice is None:
         failed = account.invoices[-1]
         raise PaymentDeclined(f"payment declined: {format_credits(credits)} were not added "
@@ -121,4 +136,5 @@ def purchase(engine: BillingEngine, account: Account, user_id: str, credits: int
                          credits, engine.names.code(invoice.id), key)
     engine.credits_added(account)
     account.idempotency[key] = row
+    alerts.balance_moved(engine, account, before, to_micros(now))
     return row

@@ -14,9 +14,10 @@ from .gate import BODY_MODELS, Gate
 from .limits import document_limits, guard, limits_from_env
 from .operator_routes import add_operator_routes
 from .routes import add_user_routes
+from .routes import webhooks as webhook_routes
 from .service import BillingService
-from .store import Store
 from .tokens import TokenStore, bearer_token
+from .webhook_service import ServerWebhooks, WebhookSettings
 
 ERROR_RESPONSES = {
     status: {"model": bodies.ErrorBody, "description": words} for status, words in (
@@ -29,30 +30,29 @@ ERROR_RESPONSES = {
         (503, "the server cannot save changes (`unavailable`)"))}
 
 
-def create_app(engine: BillingEngine | None = None, store: Store | None = None, *,
+def create_app(engine: BillingEngine | None = None, *,
                operator_token: str | None = None,
                test_clock: ManualClock | datetime | bool | None = None,
-               limits: dict | None = None, service: BillingService | None = None):
+               limits: dict | None = None, service: BillingService | None = None,
+               shared_tokens=None, webhooks: WebhookSettings | None = None):
     """The ASGI app.
 
-    - `engine`: serve this engine as it is (tests build it and move its clock); without
-      one the app makes its own and drives its clock, replaying `store` into it first.
-    - `store`: the durable journal; without one, nothing survives the process.
-    - `test_clock`: enables PUT /v1/admin/clock (a datetime or True: the start; with a
-      given engine, True or its ManualClock).
+    - `engine`: serve this engine (tests build it and move its clock); without one the app
+      makes an in-memory one, on the test clock if there is one, else the real time.
+    - `test_clock`: enables PUT /v1/admin/clock (a datetime: the start; True: now, or with
+      a given engine on a ManualClock, that clock; a ManualClock: that clock).
     - `limits`: keyword arguments for `server.limits.guard` (body size, rate); None reads
       them from the environment, `{}` gives the guard's defaults.
+    - `service`: a ready service (the SQL server's workers), instead of `engine`.
+    - `shared_tokens`: where API token hashes live (the SQL store, for every worker).
+    - `webhooks`: the URL policy and retry delays (`serve`'s flags); the deliverer runs in
+      the app's lifespan when the engine is on the SQL store (else the paths answer 503).
     """
-    if engine is not None and store is not None:
-        # The journal must hold every change from the first; a given engine was built
-        # outside it, so a restart could not rebuild it.
-        raise ValueError("give create_app an engine (served as is) or a store (replayed "
-                         "into the server's own engine), not both")
     if service is None:
-        service = BillingService(engine, store, test_clock=test_clock)
-        if store is not None and engine is None:
-            service.replay(store.journal())
-    tokens = TokenStore(service.store, operator_token)
+        engine, clock = _engine_and_clock(engine, test_clock)
+        service = BillingService(engine, test_clock=clock)
+    tokens = TokenStore(shared_tokens, operator_token)
+    hooks = ServerWebhooks(service.engine.store, webhooks)
 
     app = FastAPI(title="CreditDesk API", version="1",
                   description="Credit-based organization billing. Every path but this "
@@ -62,17 +62,35 @@ def create_app(engine: BillingEngine | None = None, store: Store | None = None, 
                   # than a 307 whose Location is built from the client's Host header.
                   redirect_slashes=False,
                   # operationIds are the contract's method names (the route functions').
-                  generate_unique_id_function=lambda route: route.name)
+                  generate_unique_id_function=lambda route: route.name,
+                  lifespan=lambda _app: hooks.running())
     app.state.service = service
+    app.state.webhooks = hooks
     app.state.tokens = tokens
     refusals.install(app)
     _document_security(app)
 
     gate = Gate(service, tokens)
     add_user_routes(app, gate)
+    app.include_router(webhook_routes.router(gate, hooks))
     add_operator_routes(app, gate)
     app.state.issue_token = gate.issue_token
     return _guarded(app, limits, tokens)
+
+
+def _engine_and_clock(engine: BillingEngine | None, test_clock) -> tuple:
+    """The engine to serve and its test clock (None: PUT /v1/admin/clock is absent)."""
+    from datetime import UTC
+    clock = test_clock if isinstance(test_clock, ManualClock) else None
+    if engine is None:
+        if isinstance(test_clock, datetime):
+            clock = ManualClock(test_clock)
+        elif test_clock is True:
+            clock = ManualClock(datetime.now(UTC))
+        return BillingEngine(clock=clock), clock
+    if test_clock is True and isinstance(engine.clock, ManualClock):
+        clock = engine.clock
+    return engine, clock
 
 
 def _guarded(app, limits: dict | None, tokens: TokenStore):

@@ -105,15 +105,17 @@ def _check_sqlite(path: Path) -> None:
         try:
             db = sqlite3.connect(f"file:{path}?mode=rw", uri=True)
             try:
+                # The header and the schema's pages, not the whole file: start-up must cost
+                # the same with one debit and with ten million (a quick_check reads every
+                # page: 2.6 s at a million debits). A damaged page further in is a 503 on
+                # the request that reads it, never a wrong answer.
                 db.execute("PRAGMA schema_version").fetchone()
-                verdict = db.execute("PRAGMA quick_check(1)").fetchone()[0]
+                db.execute("SELECT count(*) FROM sqlite_master").fetchone()
             finally:
                 db.close()
         except sqlite3.DatabaseError as error:
             raise DatabaseError(f"the database {path} is not a usable SQLite file "
                                 f"({error})") from None
-        if verdict != "ok":
-            raise DatabaseError(f"the database {path} is corrupt ({verdict})")
         return
     try:
         parent.mkdir(parents=True, exist_ok=True)
@@ -194,40 +196,3 @@ def shared_test_clock(store, start):
             return now
 
     return SharedTestClock()
-
-
-class SharedTokens:
-    """API tokens in the database (hashes only), for `server.tokens.TokenStore`: a token
-    issued on one worker is known to every other at once."""
-
-    def __init__(self, store) -> None:
-        self.store = store
-        self.failure = None
-
-    def tokens(self) -> _TokenLookup:
-        return _TokenLookup(self.store)
-
-    def submit(self, *, tokens=(), **_):
-        from .store import Batch
-        for digest, user_id, _created in tokens:
-            self.store.save_token(digest, user_id)
-        batch = Batch()
-        batch.finish(None)          # already committed: nothing to wait for
-        return batch
-
-
-class _TokenLookup(dict):
-    """A cache of known hashes that asks the database about a hash it has not seen."""
-
-    def __init__(self, store) -> None:
-        super().__init__()
-        self.store = store
-
-    def get(self, digest, default=None):
-        user = super().get(digest)
-        if user is None:
-            user = self.store.token_user(digest)
-            if user is None:
-                return default
-            self[digest] = user
-        return user

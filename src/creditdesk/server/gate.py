@@ -57,7 +57,7 @@ class Gate:
 
     async def call(self, user: str, method: Callable, **kwargs: Any) -> Any:
         """Run `method`, a BillingSession method (not its name as a string), as `user`."""
-        return await self.service.run(user, session_method(method), **kwargs)
+        return await self.service.run(user, method, **kwargs)
 
     # --- bodies and checks ----------------------------------------------------------------
 
@@ -100,27 +100,16 @@ class Gate:
             problem = InvalidRequest(f"limit must be from 1 to {cap}", field="limit")
         if problem is not None:
             await self.refuse_after_access(user, account_id, action, problem)
-        items = await self.call(user, method, account_id=account_id)
-        return await answer_off_loop(items[first:first + size],
-                                     headers={"X-Total-Count": str(len(items))})
+        # The engine reads just the page (the SQL store does not load the whole list).
+        items = await self.call(user, method, account_id=account_id, offset=first, limit=size)
+        return await answer_off_loop(list(items), headers={"X-Total-Count": str(items.total)})
 
     async def issue_token(self, user_id: str) -> str:
-        """A new token for a user the engine knows, once it is on disk."""
-        engine = self.service.engine
-        with engine.lock:
-            engine.user(user_id)        # NotFound for an unknown user
-        token, batch = self.tokens.issue(user_id)
-        if batch is not None:
-            await batch.wait()
-        return token
-
-
-def session_method(method: Callable) -> str:
-    """The name the service runs `method` by, once it is sure `method` is BillingSession's."""
-    name = getattr(method, "__name__", "")
-    if name.startswith("_") or getattr(BillingSession, name, None) is not method:
-        raise TypeError(f"{method!r} is not a public BillingSession method")
-    return name
+        """A new token for a user the engine knows, once it is saved (in the database on
+        the SQL store, so every worker knows it)."""
+        service = self.service
+        await service.read(lambda: service.engine.user(user_id))   # NotFound if unknown
+        return await service.read(lambda: self.tokens.issue(user_id))
 
 
 def answer(value: Any, status: int = 200, headers: dict | None = None) -> Response:

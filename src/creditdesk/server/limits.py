@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
 import threading
@@ -17,13 +18,16 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from ..errors import BillingError, NotFound, PayloadTooLarge, RateLimited
+import anyio.to_thread
+
+from ..errors import BillingError, NotFound, PayloadTooLarge, RateLimited, Unavailable
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+log = logging.getLogger("creditdesk.server")
 
 # Every API body is a handful of small fields; 64 KiB is hundreds of times what any needs.
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
@@ -38,6 +42,9 @@ DEFAULT_MAX_CALLERS = 10_000
 # script with a stale one to be told 401 a few times, far too few to try tokens at speed.
 DEFAULT_FAILED_RATE = 1.0
 DEFAULT_FAILED_BURST = 20
+# Requests served at once by one process: far more than 2 cores finish in a second, few
+# enough that a crowd is told 503 at once instead of waiting in line for minutes.
+DEFAULT_MAX_IN_FLIGHT = 1000
 
 
 async def send_error(send: Send, error: BillingError,
@@ -193,7 +200,15 @@ class RateLimit:
         if scope["type"] != "http" or self.rate is None:
             await self.app(scope, receive, send)
             return
-        caller, failed = self.bucket_of(scope)
+        try:
+            # In a thread: a token this process has not seen yet is looked up in the
+            # database, which must never stall the event loop (or hang it while away).
+            caller, failed = await anyio.to_thread.run_sync(self.bucket_of, scope)
+        except Exception as error:  # noqa: BLE001 - the lookup failed, not the caller
+            log.error("token lookup failed: %s", str(error).splitlines()[0][:200])
+            await send_error(send, Unavailable("the server cannot check tokens right now; "
+                                               "nothing was done, try again later"))
+            return
         wait = (self.take(caller, self.failed_rate, self.failed_burst) if failed
                 else self.take(caller))
         if wait is None:
@@ -315,14 +330,45 @@ def limits_from_env(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
     return settings
 
 
+class InFlightLimit:
+    """At most `max_in_flight` requests served at once; the next is answered at once with
+    503 `unavailable` (and Retry-After: 1) in the contract's shape. uvicorn's own
+    `limit_concurrency` answers a plain-text 503, so the server sets that one higher (it
+    then only bounds open connections, i.e. file descriptors) and this one answers first."""
+
+    def __init__(self, app: ASGIApp, *, max_in_flight: int = DEFAULT_MAX_IN_FLIGHT) -> None:
+        if type(max_in_flight) is not int or max_in_flight < 1:
+            raise ValueError(f"max_in_flight must be a positive int, not {max_in_flight!r}")
+        self.app = app
+        self.max_in_flight = max_in_flight
+        self.active = 0         # only the event loop's thread changes it
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.active >= self.max_in_flight:
+            await send_error(send, Unavailable(
+                f"the server is busy ({self.max_in_flight} requests at once); nothing was "
+                f"done, try again in a moment"), [(b"retry-after", b"1")])
+            return
+        self.active += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.active -= 1
+
+
 def guard(app: ASGIApp, *, max_bytes: int = DEFAULT_MAX_BODY_BYTES,
           rate: float | None = DEFAULT_RATE, burst: int = DEFAULT_BURST,
           clock: Callable[[], float] = time.monotonic,
-          identify: Callable[[str], str | None] | None = None) -> ASGIApp:
-    """Wrap `app` in the guards; the rate limit goes outside, so a flood is turned away
-    before any of its bodies is read."""
-    return RateLimit(OneSegmentIds(BodySizeLimit(app, max_bytes=max_bytes)), rate=rate,
-                     burst=burst, clock=clock, identify=identify)
+          identify: Callable[[str], str | None] | None = None,
+          max_in_flight: int = DEFAULT_MAX_IN_FLIGHT) -> ASGIApp:
+    """Wrap `app` in the guards; the in-flight limit and then the rate limit go outside,
+    so a flood is turned away before any token is looked up or any body is read."""
+    limited = RateLimit(OneSegmentIds(BodySizeLimit(app, max_bytes=max_bytes)), rate=rate,
+                        burst=burst, clock=clock, identify=identify)
+    return InFlightLimit(limited, max_in_flight=max_in_flight)
 
 
 # --- slow clients and malformed requests, below the ASGI app ----------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -12,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..errors import BillingError, InvalidRequest
-from .store import StorageFailure
+from .service import StorageFailure
 
 log = logging.getLogger("creditdesk.server")
 
@@ -112,7 +113,18 @@ def install(app) -> None:
 
     @app.exception_handler(Exception)
     async def on_bug(request: Request, error: Exception) -> Response:
+        if _database_failure(error):
+            # Reached outside the service's own translation (a token looked up by a route).
+            return await on_storage_failure(request, error)
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return Response(error_body("internal_error", "the server failed unexpectedly; the "
                                    "error was logged"), status_code=500,
                         media_type="application/json")
+
+
+def _database_failure(error: Exception) -> bool:
+    """Whether `error` is the database failing (gone away, no free connection in time):
+    answered 503 `unavailable`. Without SQLAlchemy loaded no error can be one of its own,
+    so a server without a database never imports it for this."""
+    exc = sys.modules.get("sqlalchemy.exc")
+    return exc is not None and isinstance(error, (exc.DBAPIError, exc.TimeoutError))

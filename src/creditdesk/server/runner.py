@@ -95,10 +95,7 @@ def chosen_database(text: str | None):
 
 def guard_settings() -> dict:
     """Body-size and rate limits from the environment (server/limits.py)."""
-    try:
-        from .limits import limits_from_env
-    except ImportError:
-        return {}
+    from .limits import limits_from_env
     try:
         return limits_from_env(os.environ)
     except ValueError as error:
@@ -143,9 +140,10 @@ def bind(host: str, port: int) -> socket.socket:
 
 # Slow or silent clients: uvicorn closes a connection idle this long between requests.
 IDLE_TIMEOUT_SECONDS = 5
-# Requests (and connections) served at once; above it uvicorn answers 503 at once, so a
-# crowd of held connections cannot exhaust the process's file descriptors.
-MAX_CONCURRENT = 1000
+# Connections open at once; above it uvicorn answers 503 at once, so a crowd of held
+# connections cannot exhaust the process's file descriptors. Requests in flight are
+# limited lower, by the app's guard (limits.InFlightLimit), whose 503 is the contract's JSON.
+MAX_CONCURRENT = 2000
 # A request head must arrive whole within this time (uvicorn has no such timeout).
 HEADER_TIMEOUT_SECONDS = 10
 
@@ -165,7 +163,8 @@ def uvicorn_server(app, sock: socket.socket, on_ready: Callable[[], None] | None
                 on_ready()
 
     from .limits import install_header_timeout
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
+    # lifespan "on": the app's lifespan runs the webhook deliverer (server/webhook_service).
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
                             timeout_graceful_shutdown=5, server_header=False,
                             timeout_keep_alive=IDLE_TIMEOUT_SECONDS,
                             limit_concurrency=MAX_CONCURRENT,
@@ -256,7 +255,8 @@ def serve_workers(count: int, sock: socket.socket, build_app: Callable[[], objec
         os.close(ready_write)
 
 
-def sql_app(database, operator: str, start: datetime | bool | None, limits: dict):
+def sql_app(database, operator: str, start: datetime | bool | None, limits: dict,
+            webhooks=None):
     """The app of one worker over the SQL store at `database`: no replay, every state in
     the database (books, tokens, test clock, the test gateway's declines and charges)."""
     from datetime import UTC
@@ -265,7 +265,7 @@ def sql_app(database, operator: str, start: datetime | bool | None, limits: dict
     from ..engine.payments import StoredPaymentGateway
     from ..store import SqlStore
     from .app import create_app
-    from .database import SharedTokens, shared_test_clock
+    from .database import shared_test_clock
     from .service import BillingService
 
     store = SqlStore(database.url)
@@ -273,29 +273,41 @@ def sql_app(database, operator: str, start: datetime | bool | None, limits: dict
     if start is not None:
         clock = shared_test_clock(store, datetime.now(UTC) if start is True else start)
     engine = BillingEngine(clock=clock, payments=StoredPaymentGateway(store), store=store)
-    service = BillingService(engine, None, test_clock=clock)
-    app = create_app(service=service, operator_token=operator, limits=limits)
-    # Tokens issued on any worker live in the database (the gate holds this object).
-    app.state.tokens.__init__(SharedTokens(store), operator)
+    service = BillingService(engine, test_clock=clock)
+    # Tokens issued on any worker live in the database, so every worker knows them.
+    app = create_app(service=service, operator_token=operator, limits=limits,
+                     shared_tokens=store, webhooks=webhooks)
     return app, store
 
 
-def migrate(database, start: datetime | bool | None) -> None:
-    """Create or upgrade the schema once, before any worker starts, and set the test
-    clock's start unless an earlier run left it standing somewhere (it never goes back)."""
+def migrate(database, start: datetime | bool | None, say: Callable[[str], None]) -> None:
+    """Before any worker starts: upgrade a journal database of the previous release (once),
+    create or upgrade the schema, set the test clock's start unless an earlier run left it
+    standing somewhere (it never goes back), and say what the database holds."""
     from datetime import UTC
 
     from ..engine import ManualClock
     from ..store import SqlStore
-    store = SqlStore(database.url)
+    from .upgrade import UpgradeError, upgrade_in_place
+    try:
+        if not database.is_postgres:
+            upgrade_in_place(database.path, say)
+        store = SqlStore(database.url)
+    except UpgradeError as error:
+        raise ServeError(str(error)) from None
+    except Exception as error:  # noqa: BLE001 - told in a sentence, exit 2
+        raise ServeError(f"cannot open the database {database.shown}: {error}") from None
     try:
         store.migrate()
         if start is not None and store.stored_clock() is None:
             store.save_clock(ManualClock(datetime.now(UTC) if start is True else start)())
+        accounts, entries = store.book_counts()
     except Exception as error:  # noqa: BLE001 - told in a sentence, exit 2
         raise ServeError(f"cannot prepare the database {database.shown}: {error}") from None
     finally:
         store.close()
+    say(f"database {database.shown} ({accounts:,} account{'' if accounts == 1 else 's'}, "
+        f"{entries:,} ledger entr{'y' if entries == 1 else 'ies'})")
 
 
 def url_of(sock: socket.socket) -> str:
@@ -304,94 +316,94 @@ def url_of(sock: socket.socket) -> str:
 
 
 def run_serve(args) -> int:
-    """`creditdesk serve`: open the store, replay it, serve until interrupted."""
-    from .app import create_app
-    from .service import BillingService
-    from .store import Store
-    from .tokens import OPERATOR
-
+    """`creditdesk serve`: prepare the database once, then serve it with N workers."""
     def say(line: str) -> None:
         print(line, flush=True)
 
     # Everything this server creates (the SQLite file and its -wal/-shm, the operator token
     # file) is for this user alone: billing records and a token are nobody else's to read.
     os.umask(0o077)
-
-    try:
-        start = parse_start(args.test_clock) if args.test_clock is not None else None
-        database = None if args.demo else chosen_database(args.db)
-        db_path = database.path if database is not None else None
-        token = operator_token(args.operator_token_file, db_path, say,
-                               postgres=database is not None and database.is_postgres)
-        limits = guard_settings()
-        sock = bind(args.host, args.port)
-    except ServeError as error:
-        print(f"creditdesk serve: {error}", file=sys.stderr)
-        return 2
-    if database is not None and database.is_postgres:
-        return _serve_sql(args, database, token, start, limits, sock, say)
-    if getattr(args, "workers", 1) > 1:
-        print("creditdesk serve: --workers above 1 needs a PostgreSQL --db for now",
-              file=sys.stderr)
-        sock.close()
-        return 2
-    store = None
-    try:
-        if args.demo:
-            service = BillingService(test_clock=start)
-            world = service.run_sync(OPERATOR, "load_demo", now=None, seed=7, members=24,
-                                     months=6)
-            app = create_app(service=service, operator_token=token, limits=limits)
-            users = {role: getattr(world, role) for role in ("owner", "admin", "member")}
-            issued = {role: app.state.tokens.issue(user)[0] for role, user in users.items()}
-        else:
-            store = Store(db_path)
-            app = create_app(store=store, operator_token=token, test_clock=start,
-                             limits=limits)
-            changes = store.count('journal')
-            say(f"database {db_path} (journal of {changes:,} "
-                f"change{'' if changes == 1 else 's'})")
-
-        def ready() -> None:
-            url = url_of(sock)
-            say(f"creditdesk serving on {url}")
-            if args.demo:
-                say(f"demo world: org {world.org_id!r}, a throwaway server (nothing is saved)")
-                for role, user in users.items():
-                    say(f"  as the {role} ({user}): CREDITDESK_URL={url} "
-                        f"CREDITDESK_TOKEN={issued[role]} creditdesk")
-
-        uvicorn_server(app, sock, ready,
-                       forwarded_allow_ips=getattr(args, "forwarded_allow_ips", None)
-                       ).run(sockets=[sock])
-    finally:
-        sock.close()
-        if store is not None:
-            store.close()
-    return 0
-
-
-def _serve_sql(args, database, token, start, limits, sock, say) -> int:
-    """Serve from the SQL store with `args.workers` processes (one: in this process)."""
+    demo_folder = None
     try:
         try:
-            migrate(database, start)
+            start = parse_start(args.test_clock) if args.test_clock is not None else None
+            if args.demo:
+                demo_folder, database = _demo_database()
+            else:
+                database = chosen_database(args.db)
+            db_path = None if args.demo else database.path
+            token = operator_token(args.operator_token_file, db_path, say,
+                                   postgres=database.is_postgres)
+            limits = guard_settings()
+            migrate(database, start, say)
+            demo = _load_demo(database, token, start, say) if args.demo else None
+            sock = bind(args.host, args.port)
         except ServeError as error:
             print(f"creditdesk serve: {error}", file=sys.stderr)
             return 2
-        say(f"database {database.shown}")
+        return _serve(args, database, token, start, limits, sock, say, demo)
+    finally:
+        if demo_folder is not None:
+            import shutil
+            shutil.rmtree(demo_folder, ignore_errors=True)
 
+
+def _demo_database():
+    """`--demo`: a fresh SQLite file in a private temporary folder (removed on exit)."""
+    import tempfile
+
+    from .database import sqlite_database
+    folder = tempfile.mkdtemp(prefix="creditdesk-demo-")
+    return folder, sqlite_database(Path(folder) / "demo.sqlite3")
+
+
+def _load_demo(database, token, start, say) -> Callable[[str], None]:
+    """Write the demo world into the database (in short batches) and issue a token per
+    role; returns what to print once the server listens."""
+    from .service import Operator
+    from .tokens import OPERATOR
+    app, store = sql_app(database, token, start, {})
+    try:
+        service = app.state.service
+        world = service.run_sync(OPERATOR, Operator.load_demo, now=None, seed=7,
+                                 members=24, months=6)
+        users = {role: getattr(world, role) for role in ("owner", "admin", "member")}
+        issued = {role: app.state.tokens.issue(user) for role, user in users.items()}
+    except Exception as error:  # noqa: BLE001 - told in a sentence, exit 2
+        raise ServeError(f"cannot load the demo world: {error}") from None
+    finally:
+        store.close()
+
+    def tell(url: str) -> None:
+        say(f"demo world: org {world.org_id!r}, a throwaway server (deleted on exit)")
+        for role, user in users.items():
+            say(f"  as the {role} ({user}): CREDITDESK_URL={url} "
+                f"CREDITDESK_TOKEN={issued[role]} creditdesk")
+    return tell
+
+
+def _serve(args, database, token, start, limits, sock, say, demo) -> int:
+    """Serve from the SQL store with `args.workers` processes (one: in this process)."""
+    from .webhook_service import settings_from_args
+    hooks = settings_from_args(args)    # serve's --webhook-* flags
+    forwarded = getattr(args, "forwarded_allow_ips", None)
+    try:
         def ready() -> None:
-            say(f"creditdesk serving on {url_of(sock)}")
+            url = url_of(sock)
+            say(f"creditdesk serving on {url}")
+            if demo is not None:
+                demo(url)
 
         if args.workers == 1:
-            app, store = sql_app(database, token, start, limits)
+            app, store = sql_app(database, token, start, limits, hooks)
             try:
-                uvicorn_server(app, sock, ready).run(sockets=[sock])
+                uvicorn_server(app, sock, ready, forwarded_allow_ips=forwarded
+                               ).run(sockets=[sock])
             finally:
                 store.close()
             return 0
         return serve_workers(args.workers, sock,
-                             lambda: sql_app(database, token, start, limits)[0], ready, say)
+                             lambda: sql_app(database, token, start, limits, hooks)[0],
+                             ready, say, forwarded_allow_ips=forwarded)
     finally:
         sock.close()

@@ -1,34 +1,38 @@
-"""Runs engine calls for the HTTP API: one clock instant per call, journal what changed state.
+"""Runs engine calls for the HTTP API, off the event loop, and the operator's commands.
 
-Every call runs under `engine.lock`. When the server owns its engine, the engine's clock is
-a ManualClock that the service sets to the call's instant first (the real time, or the test
-clock, never going backwards), so the call can be replayed later at exactly that instant.
-A call that changed the engine (`engine.mutations` moved; reads can close periods, refusals
-can buy recharge credits) is queued for the store with its instant, actor, method and
-arguments; the caller then awaits that batch's commit before answering. A call that changed
-nothing still waits for the newest pending batch, so no answer shows state a crash could
-take back. Operator set-up, gateway decline flags and test-clock moves are journaled too.
+The books are in the engine's store (memory, SQLite or PostgreSQL), which takes each
+account's lock for one transaction and retries a transaction the database gave up; so the
+service takes no lock of its own and keeps no journal: what a call changed is committed by
+the store before the call returns. A database that cannot be written (a read-only file, a
+server gone away) is `StorageFailure`, answered 503 `unavailable`, never a 500.
+
+Operator commands are the methods of `Operator`, dispatched through `OPERATOR_COMMANDS`, a
+table built and checked at import: the HTTP admin paths and the journal upgrade
+(server/upgrade.py) both run them from there, so set-up is written once.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
+import inspect
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import anyio.to_thread
 from pydantic import BaseModel
 
-from ..engine import BillingEngine, ManualClock, TestPaymentGateway
-from ..errors import AlreadyExists, BillingError, InvalidRequest, NotFound
+from ..engine import BillingEngine, BillingSession, ManualClock
+from ..errors import AlreadyExists, InvalidRequest, NotFound
 from ..models import Plan
-from .store import Batch, JournalRecord, Store
 from .tokens import OPERATOR
 
 DEMO_LIMITS = {"members": (5, 20_000), "months": (1, 36)}
 LATEST_TEST_TIME = datetime(2200, 1, 1, tzinfo=UTC)
 EARLIEST_TEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class StorageFailure(Exception):
+    """The database cannot take or give the books right now (answered 503 `unavailable`)."""
 
 
 def clock_instant_in_utc(now: datetime, field: str = "now") -> datetime:
@@ -49,228 +53,152 @@ def clock_instant_in_utc(now: datetime, field: str = "now") -> datetime:
     return utc
 
 
-def _encode(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return {"$datetime": value.isoformat()}
-    if isinstance(value, Plan):
-        return {"$plan": value.model_dump()}
-    return value
+class Operator:
+    """The operator's set-up commands over one engine (and its test clock, if any)."""
 
-
-def _decode(value: Any) -> Any:
-    if isinstance(value, dict):
-        if "$datetime" in value:
-            return datetime.fromisoformat(value["$datetime"])
-        if "$plan" in value:
-            return Plan.model_validate(value["$plan"])
-    return value
-
-
-class BillingService:
-    """The engine behind the API, with its clock, its journal and its operator commands."""
-
-    def __init__(self, engine: BillingEngine | None = None, store: Store | None = None, *,
-                 test_clock: ManualClock | datetime | bool | None = None) -> None:
-        self.store = store
-        if engine is None:
-            # The server owns this engine: it drives the clock so calls can be replayed.
-            start = datetime.now(UTC)
-            if isinstance(test_clock, datetime):
-                start = test_clock
-            self.driven: ManualClock | None = ManualClock(start)
-            engine = BillingEngine(clock=self.driven, payments=TestPaymentGateway())
-            self.test_clock = ManualClock(start) if test_clock not in (None, False) else None
-        else:
-            # A given engine keeps its own clock (a test moves it); a test clock, if any,
-            # is that clock, moved by PUT /v1/admin/clock.
-            self.driven = None
-            self.test_clock = test_clock if isinstance(test_clock, ManualClock) else None
-            if test_clock is True and isinstance(engine.clock, ManualClock):
-                self.test_clock = engine.clock
+    def __init__(self, engine: BillingEngine, test_clock: ManualClock | None) -> None:
         self.engine = engine
-        self.last_instant = self.driven() if self.driven is not None else None
+        self.test_clock = test_clock
 
-    # --- time -------------------------------------------------------------------------------
-
-    def _tick(self) -> datetime:
-        """The instant of the next call; sets the engine's clock to it when driven."""
-        if self.driven is None:
-            return self.engine.clock()
-        now = self.test_clock() if self.test_clock is not None else datetime.now(UTC)
-        if now < self.last_instant:
-            now = self.last_instant      # the wall clock stepped back: never go back
-        self.driven.set(now)
-        self.last_instant = now
-        return now
-
-    # --- running calls ----------------------------------------------------------------------
-
-    def execute(self, actor: str, method: str, kwargs: dict) -> tuple[Any, Batch | None]:
-        """Run one call; returns (result or the BillingError it raised, batch to wait on)."""
-        engine = self.engine
-        with engine.lock:
-            store = self.store
-            if store is not None and store.failure is not None:
-                from .store import StorageFailure
-                raise StorageFailure(f"the store failed earlier: {store.failure}")
-            at = self._tick()
-            if kwargs.get("now", 0) is None:
-                kwargs["now"] = at      # "now" means the call's own instant (load_demo)
-            before = engine.mutations
-            first_entry = engine.next_entry_id
-            try:
-                outcome = self._apply(actor, method, kwargs)
-                failed = False
-            except BillingError as error:
-                outcome, failed = error, True
-            except Exception as error:
-                # A bug, not a refusal. If it struck after the engine changed, memory is
-                # ahead of the journal: stop taking requests (503) rather than answer from
-                # books a restart would not rebuild.
-                if store is not None and engine.mutations != before:
-                    store.failure = error
-                raise
-            engine = self.engine          # load_demo swaps it
-            changed = engine.mutations != before or (actor == OPERATOR and not failed)
-            if store is None:
-                return outcome, None
-            if not changed:
-                return outcome, store.pending()
-            return outcome, self._journal(at, actor, method, kwargs, outcome, failed,
-                                          first_entry)
-
-    async def run(self, actor: str, method: str, **kwargs: Any) -> Any:
-        # In a worker thread: an engine call can take seconds (a year of history by member)
-        # and must never stall the event loop, where every other caller waits.
-        outcome, batch = await anyio.to_thread.run_sync(self.execute, actor, method, kwargs)
-        if batch is not None:
-            await batch.wait()
-        if isinstance(outcome, BillingError):
-            raise outcome
-        return outcome
-
-    def run_sync(self, actor: str, method: str, **kwargs: Any) -> Any:
-        outcome, batch = self.execute(actor, method, kwargs)
-        if batch is not None:
-            batch.wait_sync()
-        if isinstance(outcome, BillingError):
-            raise outcome
-        return outcome
-
-    def _apply(self, actor: str, method: str, kwargs: dict) -> Any:
-        if actor == OPERATOR:
-            return getattr(self, f"_op_{method}")(**kwargs)
-        return getattr(self.engine.session(actor), method)(**kwargs)
-
-    # --- the journal ------------------------------------------------------------------------
-
-    def _journal(self, at: datetime, actor: str, method: str, kwargs: dict, outcome: Any,
-                 failed: bool, first_entry: int) -> Batch:
-        store = self.store
-        seq = store.take_seq()
-        args = json.dumps({name: _encode(value) for name, value in kwargs.items()})
-        ledger = [(e.account_id, e.id, e.at.isoformat(), e.kind, e.actor, e.base, e.rollover,
-                   e.purchased, e.balance_after, e.ref, e.idempotency_key, seq)
-                  for e in self.engine.ledger_since(first_entry, self._touched(method, kwargs))]
-        idempotency = []
-        if not failed and method in ("record_usage", "purchase_credits") and ledger:
-            idempotency.append((kwargs["account_id"], method, kwargs["idempotency_key"],
-                                outcome.model_dump_json(), seq))
-        return store.submit(journal=(seq, at.isoformat(), actor, method, args), ledger=ledger,
-                            idempotency=idempotency)
-
-    def _touched(self, method: str, kwargs: dict) -> list[str]:
-        if method == "add_user":
-            return [f"personal:{kwargs['user_id']}"]
-        if method == "create_org":
-            return [kwargs["org_id"]]
-        return [kwargs["account_id"]] if "account_id" in kwargs else []
-
-    def replay(self, records: Iterable[JournalRecord]) -> int:
-        """Re-run journaled calls at their instants; the engine ends where it was."""
-        count = 0
-        start_of_time = self.last_instant
-        for record in records:
-            if self.driven is not None:
-                if count == 0 and self.engine.mutations == 0:
-                    # Start the fresh engine at the journal's first instant: a ManualClock
-                    # never goes back, and the server may restart later than it began.
-                    self.driven = ManualClock(record.at)
-                    self.engine = BillingEngine(clock=self.driven,
-                                                payments=TestPaymentGateway())
-                    self.last_instant = record.at
-                if record.at > self.driven():
-                    self.driven.set(record.at)
-                self.last_instant = self.driven()
-            kwargs = {name: _decode(value) for name, value in record.args.items()}
-            try:
-                self._apply(record.actor, record.method, kwargs)
-            except BillingError:
-                pass    # it was refused the first time too, after changing what it changed
-            count += 1
-        if self.test_clock is not None and self.last_instant is not None:
-            if self.last_instant > self.test_clock():
-                self.test_clock.set(self.last_instant)
-        if count and self.driven is not None and start_of_time > self.last_instant:
-            self.driven.set(start_of_time)     # where the restarted clock stands
-            self.last_instant = start_of_time
-        return count
-
-    # --- operator commands (journaled with actor OPERATOR) ----------------------------------
-
-    def _op_add_plan(self, plan: Plan) -> Plan:
+    def add_plan(self, plan: Plan) -> Plan:
         return self.engine.add_plan(plan)
 
-    def _op_add_user(self, user_id: str, name: str, email: str, plan: str):
+    def add_user(self, user_id: str, name: str, email: str, plan: str):
         return self.engine.add_user(user_id, name=name, email=email, plan=plan)
 
-    def _op_create_org(self, org_id: str, name: str, owner: str, plan: str):
+    def create_org(self, org_id: str, name: str, owner: str, plan: str):
         return self.engine.create_org(org_id, name=name, owner=owner, plan=plan)
 
-    def _op_add_member(self, org_id: str, user_id: str, role: str):
+    def add_member(self, org_id: str, user_id: str, role: str):
         return self.engine.add_member(org_id, user_id, role=role)
 
-    def _op_decline(self, account_id: str, decline: bool) -> None:
-        if account_id not in self.engine.account_ids():
+    def decline(self, account_id: str, decline: bool) -> None:
+        if not self.engine.store.has_account(account_id):
             raise NotFound(f"no account {account_id!r}")
         self.engine.payments.decline(account_id, decline)
 
-    def _op_set_clock(self, now: datetime) -> datetime:
+    def set_clock(self, now: datetime) -> datetime:
         if self.test_clock is None:
             raise NotFound("the clock can only be set on a server started with --test-clock")
         if isinstance(now, datetime) and now.utcoffset() is not None:
             clock_instant_in_utc(now)   # every account closes each month it passes
-        now = self.test_clock.set(now)
-        if self.driven is not None and now > self.driven():
-            self.driven.set(now)
-            self.last_instant = now
-        return now
+        return self.test_clock.set(now)
 
-    def _op_load_demo(self, now: datetime, seed: int, members: int, months: int):
-        """Replace an empty engine by the demo world built at `now` (deterministic, so the
-        journal needs only these four arguments to rebuild it)."""
+    def load_demo(self, now: datetime | None, seed: int, members: int, months: int):
+        """Fill empty books with the demo world built at `now` (None: the clock's now).
+
+        On the SQL store the world is written in short batches (store/bulk.py), so other
+        workers keep answering; an in-memory engine takes the world's books as they are."""
         from ..demo import build_demo
-        if self.engine.account_ids() or self.engine.plan_list():
+        from ..store.bulk import load_books
+        engine = self.engine
+        if engine.account_ids() or engine.plan_list():
             raise AlreadyExists("the demo world can only be loaded into an empty server")
-        for field, (low, high) in DEMO_LIMITS.items():
-            value = {"members": members, "months": months}[field]
+        for field, value in (("members", members), ("months", months)):
+            low, high = DEMO_LIMITS[field]
             if type(value) is not int or not low <= value <= high:
                 raise InvalidRequest(f"{field} must be a whole number from {low} to {high}",
                                      field=field)
         if type(seed) is not int:
             raise InvalidRequest("seed must be a whole number", field="seed")
-        world = build_demo(now=now, seed=seed, members=members, months=months)
-        if self.engine.store.kind == "sql":
-            # The books are in a database that other workers share: write the world
-            # there in short transactions instead of swapping in the in-memory engine.
-            from .upgrade import copy_into
-            copy_into(world.engine, self.engine.store)
-            self.engine.names = self.engine.store.names     # copy_into took the world's
-            return world
-        self.engine = world.engine
-        if self.driven is not None:
-            self.driven = world.clock
+        world = build_demo(now=now or engine.clock(), seed=seed, members=members,
+                           months=months)
+        if engine.store.kind == "sql":
+            load_books(world.engine.store, engine.store)
+        else:
+            self.engine = BillingEngine(clock=engine.clock, payments=world.engine.payments,
+                                        store=world.engine.store)
         return world
+
+
+def _operator_table() -> dict[str, Callable]:
+    """Every public method of Operator, checked once: each takes keyword-style arguments
+    only, so a route or a journaled call can never pass something positional by mistake."""
+    table: dict[str, Callable] = {}
+    for name, function in inspect.getmembers(Operator, inspect.isfunction):
+        if name.startswith("_"):
+            continue
+        parameters = list(inspect.signature(function).parameters.values())[1:]
+        if any(p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) for p in parameters):
+            raise TypeError(f"Operator.{name} must take named arguments only")
+        table[name] = function
+    return table
+
+
+OPERATOR_COMMANDS: dict[str, Callable] = _operator_table()
+
+
+def operator_command(command: Callable) -> str:
+    """The table's name for `command`, once it is sure it is one of Operator's methods."""
+    name = getattr(command, "__name__", "")
+    if OPERATOR_COMMANDS.get(name) is not command:
+        raise TypeError(f"{command!r} is not an operator command")
+    return name
+
+
+def session_command(method: Callable) -> str:
+    """The name of `method`, once it is sure it is a public BillingSession method."""
+    name = getattr(method, "__name__", "")
+    if name.startswith("_") or getattr(BillingSession, name, None) is not method:
+        raise TypeError(f"{method!r} is not a public BillingSession method")
+    return name
+
+
+class BillingService:
+    """The engine behind the API, with its test clock and its operator."""
+
+    def __init__(self, engine: BillingEngine, *,
+                 test_clock: ManualClock | None = None) -> None:
+        self.test_clock = test_clock
+        self.operator = Operator(engine, test_clock)
+
+    @property
+    def engine(self) -> BillingEngine:
+        # The operator's: loading the demo into an in-memory engine replaces it.
+        return self.operator.engine
+
+    def execute(self, actor: str, command: Callable, kwargs: dict) -> Any:
+        """Run `command` (a BillingSession method, or an Operator one for OPERATOR)."""
+        from sqlalchemy.exc import DBAPIError
+        try:
+            if actor == OPERATOR:
+                return OPERATOR_COMMANDS[operator_command(command)](self.operator, **kwargs)
+            session = self.engine.session(actor)
+            return getattr(session, session_command(command))(**kwargs)
+        except DBAPIError as error:
+            self._after_failure()
+            raise StorageFailure(_storage_words(error)) from error
+
+    def _after_failure(self) -> None:
+        discard = getattr(self.engine.store, "discard_connections", None)
+        if discard is not None:
+            discard()
+
+    async def run(self, actor: str, command: Callable, **kwargs: Any) -> Any:
+        # In a worker thread: an engine call can take seconds (a year of history by member)
+        # and waits on the database; it must never stall the event loop.
+        return await anyio.to_thread.run_sync(self.execute, actor, command, kwargs)
+
+    def run_sync(self, actor: str, command: Callable, **kwargs: Any) -> Any:
+        return self.execute(actor, command, kwargs)
+
+    async def read(self, function: Callable[[], Any]) -> Any:
+        """Run a store read (e.g. does this user exist) off the loop, as `run` does."""
+        from sqlalchemy.exc import DBAPIError
+
+        def guarded() -> Any:
+            try:
+                return function()
+            except DBAPIError as error:
+                self._after_failure()
+                raise StorageFailure(_storage_words(error)) from error
+        return await anyio.to_thread.run_sync(guarded)
+
+
+def _storage_words(error: Exception) -> str:
+    """Why the database failed, in a few words for the log (never shown with secrets)."""
+    text = str(getattr(error, "orig", error)).splitlines()
+    return text[0][:200] if text else type(error).__name__
 
 
 def model_json(value: Any) -> bytes:
@@ -279,3 +207,7 @@ def model_json(value: Any) -> bytes:
         return value.__pydantic_serializer__.to_json(value)
     from pydantic_core import to_json
     return to_json(value)
+
+
+__all__ = ["OPERATOR_COMMANDS", "BillingService", "Operator",
+           "StorageFailure", "clock_instant_in_utc", "model_json"]

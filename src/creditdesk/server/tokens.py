@@ -5,11 +5,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from datetime import UTC, datetime
 
-from .store import Batch, Store
-
-OPERATOR = "@operator"   # journal actor and identity of the operator token ('@' is no user id)
+OPERATOR = "@operator"   # the operator token's identity ('@' is no user id)
 
 
 def token_hash(token: str) -> str:
@@ -31,11 +28,15 @@ def new_token() -> str:
 
 
 class TokenStore:
-    """Who a bearer token acts as: a user id, OPERATOR, or nobody (None)."""
+    """Who a bearer token acts as: a user id, OPERATOR, or nobody (None).
 
-    def __init__(self, store: Store | None = None, operator_token: str | None = None) -> None:
-        self._store = store
-        self._users: dict[str, str] = store.tokens() if store is not None else {}
+    `shared`, when given, keeps the hashes in the database (`save_token(hash, user)`,
+    `token_user(hash)`: the SQL store), so a token issued on one worker works on all;
+    without it tokens live in this process (tests and in-process apps)."""
+
+    def __init__(self, shared=None, operator_token: str | None = None) -> None:
+        self._shared = shared
+        self._users: dict[str, str] = {}
         self._operator = token_hash(operator_token) if operator_token else None
 
     def identify(self, token: str | None) -> str | None:
@@ -44,15 +45,18 @@ class TokenStore:
         digest = token_hash(token)
         if self._operator is not None and hmac.compare_digest(digest, self._operator):
             return OPERATOR
-        return self._users.get(digest)
+        user = self._users.get(digest)
+        if user is None and self._shared is not None:
+            user = self._shared.token_user(digest)
+            if user is not None:
+                self._users[digest] = user      # a token never changes its user
+        return user
 
-    def issue(self, user_id: str) -> tuple[str, Batch | None]:
-        """A new token for `user_id`; with a store, wait on the batch before showing it."""
+    def issue(self, user_id: str) -> str:
+        """A new token for `user_id`, saved before it is returned (shown once)."""
         token = new_token()
         digest = token_hash(token)
-        batch = None
-        if self._store is not None:
-            batch = self._store.submit(tokens=[(digest, user_id,
-                                                datetime.now(UTC).isoformat())])
+        if self._shared is not None:
+            self._shared.save_token(digest, user_id)
         self._users[digest] = user_id
-        return token, batch
+        return token

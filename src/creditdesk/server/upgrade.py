@@ -19,22 +19,27 @@ account that has not diverged.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..engine import BillingEngine, ManualClock
+from ..engine import BillingEngine, BillingSession, ManualClock
 from ..errors import BillingError
 from ..models import Plan
-from ..store.ledger import ID
+from .service import OPERATOR_COMMANDS, Operator
+from .tokens import OPERATOR
 
-OPERATOR = "@operator"
-# The journal release's operator calls (server/service.py `_op_*`), by name.
-_IDEMPOTENT = ("record_usage", "purchase_credits")
+# Where the journal release's file is kept once upgraded (beside it, same folder).
+ASIDE_SUFFIX = ".journal-v1"
+
+
+class UpgradeError(Exception):
+    """The journal database cannot be upgraded; the message is one sentence for people."""
 
 
 @dataclass(frozen=True)
@@ -147,8 +152,8 @@ def _did(rows: list[tuple]) -> list[tuple]:
 
 
 def _same_answer(recorded: str, replayed: str) -> bool:
-    """The same answer, allowing the fields this release added (absent before: they must
-    be empty now, e.g. an invoice's `paid_at` for one paid at once)."""
+    """The same answer in every field the journal release had; a field this release added
+    (e.g. an invoice's `paid_at`) was never recorded, so there is nothing to compare."""
     if recorded == replayed:
         return True
     try:
@@ -157,19 +162,20 @@ def _same_answer(recorded: str, replayed: str) -> bool:
         return False
     if not isinstance(old, dict) or not isinstance(new, dict):
         return False
-    added = set(new) - set(old)
-    return all(new[key] is None for key in added) and all(
-        key in new and new[key] == value for key, value in old.items())
+    return all(key in new and new[key] == value for key, value in old.items())
 
 
 class Replay:
-    """Runs a journal through an engine; `adopt` turns a built demo world into the engine
-    the replay continues on (the world itself for the memory store, a copy in a database)."""
+    """Runs a journal through an engine, set-up included (the operator's commands of
+    server/service.py, the very ones the HTTP admin paths run)."""
 
-    def __init__(self, engine: BillingEngine, clock: ManualClock,
-                 adopt: Callable[[Any], BillingEngine] | None = None) -> None:
-        self.engine, self.clock = engine, clock
-        self.adopt = adopt or (lambda world: world.engine)
+    def __init__(self, engine: BillingEngine, clock: ManualClock) -> None:
+        self.clock = clock
+        self.operator = Operator(engine, clock)
+
+    @property
+    def engine(self) -> BillingEngine:
+        return self.operator.engine     # loading the demo in memory replaces it
 
     def run(self, journal: JournalFile, say: Callable[[str], None] = print) -> Report:
         report = Report()
@@ -236,8 +242,13 @@ class Replay:
             self.clock.set(call.at)
         try:
             if call.actor == OPERATOR:
-                return getattr(self, f"_op_{call.method}")(**call.args)
-            return getattr(self.engine.session(call.actor), call.method)(**call.args)
+                if call.method == "set_clock":
+                    # The journal recorded the test clock's moves; the next call's own
+                    # instant follows them, and the replay's clock is already there.
+                    return call.args["now"]
+                return OPERATOR_COMMANDS[call.method](self.operator, **call.args)
+            method = getattr(BillingSession, call.method)
+            return method(self.engine.session(call.actor), **call.args)
         except BillingError as error:
             return error             # it may have been refused the first time too
 
@@ -249,91 +260,16 @@ class Replay:
             return [call.args["org_id"]]
         return [call.args["account_id"]] if "account_id" in call.args else []
 
-    def _op_add_plan(self, plan: Plan):
-        return self.engine.add_plan(plan)
-
-    def _op_add_user(self, user_id: str, name: str, email: str, plan: str):
-        return self.engine.add_user(user_id, name=name, email=email, plan=plan)
-
-    def _op_create_org(self, org_id: str, name: str, owner: str, plan: str):
-        return self.engine.create_org(org_id, name=name, owner=owner, plan=plan)
-
-    def _op_add_member(self, org_id: str, user_id: str, role: str):
-        return self.engine.add_member(org_id, user_id, role=role)
-
-    def _op_decline(self, account_id: str, decline: bool) -> None:
-        self.engine.payments.decline(account_id, decline)
-
-    def _op_set_clock(self, now: datetime) -> datetime:
-        # The journal recorded the test clock's moves; the next call's instant follows it.
-        return now
-
-    def _op_load_demo(self, now: datetime, seed: int, members: int, months: int):
-        from ..demo import build_demo
-        world = build_demo(now=now, seed=seed, members=members, months=months)
-        self.engine = self.adopt(world)
-        self.clock = world.clock if self.engine is world.engine else self.clock
-        return world
-
-
-# --- a world built in memory, written into a database --------------------------------------
-
-BATCH = 500     # users per transaction; each account is a transaction of its own
-
-
-def copy_into(source: BillingEngine, target) -> None:
-    """Write every plan, user and account of `source` (a MemoryStore engine, e.g. the demo
-    world) into the empty SqlStore `target`, in many short transactions: no lock is held
-    for the whole load, so a running server keeps answering. Ledger rows carry interned
-    names, so `target` takes the source's name table; build the target's engine after."""
-    store = source.store
-    target.names = store.names
-    with target.catalogue():
-        for plan in store.plans():
-            target.insert_plan(plan)
-    users = store.users()
-    for first in range(0, len(users), BATCH):
-        with target.catalogue():
-            for user in users[first:first + BATCH]:
-                target.insert_user(user)
-    last_entry = last_invoice = 0
-    for account_id in store.account_ids():
-        with store.read(account_id) as account:
-            if len(account.ledger):
-                last_entry = max(last_entry, account.ledger.get(len(account.ledger) - 1, ID))
-            for invoice in account.invoices:
-                last_invoice = max(last_invoice, int(invoice.id.rsplit("_", 1)[1]))
-            with target.catalogue():
-                target.insert_account(account)
-    _advance(target, "entries", last_entry)
-    _advance(target, "invoices", last_invoice)
-
-
-def _advance(target, name: str, value: int) -> None:
-    """Set a counter so the next id after the copied ones is value + 1."""
-    import sqlalchemy as sa
-
-    from ..store.schema import counters
-    if value <= 0:
-        return
-    with target.engine.begin() as conn:
-        if target.dialect == "postgresql":
-            conn.execute(sa.text(f"SELECT setval('{name}_ids', :value)"), {"value": value})
-            return
-        conn.execute(counters.delete().where(counters.c.name == name))
-        conn.execute(counters.insert().values(name=name, value=value))
-
 
 def upgrade(path: Path, engine: BillingEngine, clock: ManualClock,
-            adopt: Callable[[Any], BillingEngine] | None = None,
             say: Callable[[str], None] = print) -> tuple[Report, BillingEngine, list]:
     """Replay the journal database at `path` into `engine` (driven by `clock`).
 
-    Returns the report, the engine the books ended in (a demo load replaces it) and the
-    journal's API tokens (hash, user, created) for the caller's token table."""
+    Returns the report, the engine the books ended in (a demo load in memory replaces it)
+    and the journal's API tokens (hash, user, created) for the caller's token table."""
     journal = JournalFile(path)
     try:
-        replay = Replay(engine, clock, adopt)
+        replay = Replay(engine, clock)
         report = replay.run(journal, say)
         tokens = journal.tokens()
     finally:
@@ -341,3 +277,87 @@ def upgrade(path: Path, engine: BillingEngine, clock: ManualClock,
     say(f"upgrade: replayed {report.calls} journaled calls, {len(report.differences)} "
         f"differences from the journal's records")
     return report, replay.engine, tokens
+
+
+# --- on first start: a journal file becomes a file of tables --------------------------------
+
+
+def _beside(path: Path, suffix: str) -> Path:
+    return path.with_name(path.name + suffix)
+
+
+def upgrade_in_place(path: Path, say: Callable[[str], None] = print) -> bool:
+    """If `path` is a journal database, replace it by this release's books (the journal
+    replayed once) and keep the old file as `<name>.journal-v1`; True if it did.
+
+    The journal's tables `ledger` and `idempotency` have other columns than this release's
+    tables of the same names, so the books go to a fresh file. The order (build the new
+    file beside, move the old one aside, move the new one in) means a crash at any point
+    leaves either the journal at `path` or both files, which the next start finishes."""
+    aside, building = _beside(path, ASIDE_SUFFIX), _beside(path, ".upgrading")
+    if not path.exists() and aside.exists() and building.exists():
+        os.replace(building, path)          # the last step of an interrupted upgrade
+        return True
+    if not is_journal_database(path):
+        return False
+    if aside.exists():
+        raise UpgradeError(f"{path} is a journal database to upgrade, but {aside} (where "
+                           f"the old file is kept) exists already; move one of them away")
+    _checkpoint(path)
+    for stale in (building, _beside(building, "-wal"), _beside(building, "-shm")):
+        stale.unlink(missing_ok=True)
+    say(f"upgrade: {path} is a database of the journal release; replaying it once")
+    _build(path, building, say)
+    for suffix in ("", "-wal", "-shm"):
+        if _beside(path, suffix).exists():
+            os.replace(_beside(path, suffix), _beside(aside, suffix))
+    os.replace(building, path)
+    say(f"upgrade: done; the journal release's file is kept as {aside}")
+    return True
+
+
+def _checkpoint(path: Path) -> None:
+    """Fold the journal's -wal file into it, so the file moved aside is whole by itself."""
+    try:
+        db = sqlite3.connect(path)
+        try:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            db.execute("PRAGMA journal_mode=DELETE")     # no -wal/-shm left beside it
+        finally:
+            db.close()
+    except sqlite3.Error as error:
+        raise UpgradeError(f"cannot read the journal database {path}: {error}") from None
+
+
+def _build(journal_path: Path, target: Path, say: Callable[[str], None]) -> None:
+    """Replay in memory (fast: no transaction per call), then write the books into
+    `target` in short batches, with the journal's tokens, declines and clock."""
+    from ..engine import TestPaymentGateway
+    from ..store import SqlStore
+    from ..store.bulk import load_books
+    first = _first_instant(journal_path)
+    clock = ManualClock(first)
+    _, engine, tokens = upgrade(journal_path, BillingEngine(
+        clock=clock, payments=TestPaymentGateway()), clock, say)
+    store = SqlStore(f"sqlite:///{target.absolute()}")
+    try:
+        store.migrate()
+        load_books(engine.store, store)
+        for account_id in engine.account_ids():
+            if engine.payments.is_declining(account_id):
+                store.gateway_set_declining(account_id, True)
+        for digest, user_id, _created in tokens:
+            store.save_token(digest, user_id)
+        store.save_clock(clock())     # where a --test-clock server stood when it stopped
+    finally:
+        store.close()
+
+
+def _first_instant(path: Path) -> datetime:
+    # A ManualClock never goes back: start it at the journal's first call.
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        row = db.execute("SELECT at FROM journal ORDER BY seq LIMIT 1").fetchone()
+    finally:
+        db.close()
+    return datetime.fromisoformat(row[0]) if row else datetime(2000, 1, 1, tzinfo=UTC)

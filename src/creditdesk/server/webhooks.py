@@ -1,15 +1,16 @@
 """Webhook delivery: signing, the retry schedule, the outbox, and the worker that POSTs.
 
-Alerts reach owners' endpoints through an outbox: the engine writes one row per alert and
-endpoint in the transaction that raised the alert, and this worker delivers the rows later,
-so a crash between the commit and the POST loses nothing (the row is still there after the
-restart) and a slow receiver never slows a debit (nothing here runs on the debit's path).
-Delivery is at least once: a row is marked delivered only after a 2xx answer, and every
-attempt carries the same `CreditDesk-Delivery` id so that receivers can drop duplicates.
+Alerts reach owners' endpoints through an outbox: the engine writes one row per alert in
+the transaction that raised it, and this worker delivers later, so a crash between the
+commit and the POST loses nothing (the row is still there after the restart) and a slow
+receiver never slows a debit (nothing here runs on the debit's path). Delivery is at least
+once: a row is marked delivered only after a 2xx answer, and every attempt carries the
+same `CreditDesk-Delivery` id so that receivers can drop duplicates.
 
-The outbox is a Protocol. `MemoryOutbox` is the in-process one; a SQL outbox claims its
-rows with `FOR UPDATE SKIP LOCKED` (PostgreSQL) so that several workers never take the
-same row, and sets the same lease so that a worker that dies mid-attempt gives it back.
+The outbox is a Protocol. The server's is `webhook_store.SqlWebhooks`, which claims rows
+with `FOR UPDATE SKIP LOCKED` on PostgreSQL so that several workers never take the same
+one, and leases them so that a worker that dies mid-attempt gives them back. `MemoryOutbox`
+is the same contract in memory, for the deliverer's own tests.
 """
 
 from __future__ import annotations
@@ -265,17 +266,43 @@ class WebhookDeliverer:
         self._wake.set()
 
     async def run(self, stop: asyncio.Event, poll_seconds: float = 1.0) -> None:
-        """Deliver until `stop` is set, waking every `poll_seconds` or when poked."""
+        """Deliver until `stop` is set, waking every `poll_seconds` or when poked.
+
+        Each claimed row is sent in a task of its own, and the next pass does not wait for
+        them: a receiver that takes 10 s to answer holds up neither the other endpoints nor
+        the next alerts. At most `batch` attempts are in flight at once (the rest wait in
+        the outbox, unclaimed, for another worker or the next pass). On stop, attempts in
+        flight get `timeout` to finish; one cut off is sent again when its lease ends."""
+        in_flight: set[asyncio.Task] = set()
         while not stop.is_set():
             self._wake.clear()
+            room = self.batch - len(in_flight)
             try:
-                await self.deliver_due()
+                rows = await asyncio.to_thread(self.outbox.claim_due, self.clock(), room,
+                                               self.lease) if room > 0 else []
             except Exception:  # an outbox that cannot answer now (its database): next poll
                 log.exception("webhook delivery pass failed; trying again at the next poll")
+                rows = []
+            for row in rows:
+                task = asyncio.create_task(self._deliver(row))
+                in_flight.add(task)
+                task.add_done_callback(lambda done: self._finished(done, in_flight))
             waits = [asyncio.create_task(stop.wait()), asyncio.create_task(self._wake.wait())]
             await asyncio.wait(waits, timeout=poll_seconds, return_when=FIRST_COMPLETED)
             for task in waits:
                 task.cancel()
+        if in_flight:
+            await asyncio.wait(in_flight, timeout=self.timeout)
+            for task in in_flight:
+                task.cancel()
+
+    def _finished(self, task: asyncio.Task, in_flight: set[asyncio.Task]) -> None:
+        in_flight.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # The attempt could not be recorded (its database): the lease runs out and the
+            # row is sent again, so this is logged, not lost.
+            log.error("recording a webhook attempt failed", exc_info=task.exception())
+        self.poke()     # a finished attempt makes room: look again for what is waiting
 
     async def _deliver(self, row: OutboxRow) -> bool:
         try:

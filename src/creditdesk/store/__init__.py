@@ -34,12 +34,14 @@ What the engine calls (both stores have exactly these; the engine holds every ru
 - A SQL transaction the database gave up (serialization failure, deadlock, SQLite busy)
   raises `retry.RetryTransaction` after rolling back; the engine runs the whole operation
   again on fresh state (`engine.session.retrying`, at most `retry.MAX_ATTEMPTS` times).
-- `take_entry_id()`, `next_entry_id`, `take_invoice_number()`: ids that grow across all
-  accounts (PostgreSQL sequences; a `counters` row on SQLite).
+- `take_entry_id()`, `next_entry_id`, `take_invoice_number()`, `take_alert_id()`: ids that
+  grow across all accounts (PostgreSQL sequences; a `counters` row on SQLite).
 - The test gateway's books, for `engine.StoredPaymentGateway(store)`: `gateway_declining`,
   `gateway_set_declining`, `gateway_charge(key)`, `gateway_record`, `gateway_charges`.
   Every charge the engine makes carries a payment key (account / operation / idempotency
   key or period / invoice count), and a key seen before returns its first result.
+- Bulk load: `bulk.load_books(memory_store, sql_store)` writes books built in memory (the
+  demo world, a replayed journal) into empty SQL books in short batched transactions.
 - SQL store only, for the server: `save_token(hash, user_id)`, `token_user(hash)`,
   `tokens()`, `stored_clock()`, `save_clock(now)`, `schema_version()`; `engine` is the
   SQLAlchemy engine. Schema: `schema.py` (tables, and STEPS: the ordered migrations).
@@ -51,8 +53,15 @@ its module), `invoices`, `idempotency` (key -> ledger row of the first success) 
 `recharged` (key -> what that first success recharged, when it did), and `days` (usage
 roll-ups: `add(day, from_base, from_rollover, from_purchased, member, campaign, credits)`
 and `between(first_day, last_day)` -> [(day, DayUsage)]; SQL keeps per-day and per-month
-tables). A replay's answer is rebuilt from the first success's ledger row, which stores
-every value of that answer, plus its stored `recharged`: the same answer, byte for byte.
+tables). Alerts: `alerting` (`state.AlertConfig`: the settings, the armed thresholds, and
+`marks`, (user, mark) -> the period a member_usage share or a limit refusal was told in),
+`alerts` (append only: `append(row)`, `page(before, limit)` newest first; the SQL store
+writes an `alert_outbox` row with each, in the same transaction, for the webhook worker).
+Invoices: `invoices.find(id)`, `latest_of_kind(kind)`, `mark_paid(invoice, at)`, and
+`invoice_payments` (pay_invoice key -> (invoice id, user id, paid at µs)); a paid
+subscription invoice's key is in `idempotency` as -1 (it wrote no ledger row). A replay's
+answer is rebuilt from the first success's ledger row, which stores every value of that
+answer, plus its stored `recharged`: the same answer, byte for byte.
 """
 
 from __future__ import annotations

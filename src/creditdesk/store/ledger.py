@@ -13,6 +13,7 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_left
 from datetime import UTC, datetime, timedelta
+from struct import Struct
 
 KINDS = ("grant", "rollover", "forfeit", "purchase", "recharge", "usage")
 KIND_CODE = {kind: code for code, kind in enumerate(KINDS)}
@@ -27,6 +28,9 @@ DAY_US = 86_400_000_000
 (ID, AT, KIND, ACTOR, D_BASE, D_ROLLOVER, D_PURCHASED, BASE, ROLLOVER, PURCHASED, REF,
  MEMBER_USED, PERIOD_USED, PAUSED) = range(14)
 STRIDE = 14
+# array.extend(tuple) grows the array one item at a time; packing the row first and adding
+# its bytes is one copy (half the cost, and appending sat on every debit's hot path).
+_PACK_ROW = Struct(f"{STRIDE}q").pack
 
 
 def to_micros(at: datetime) -> int:
@@ -65,7 +69,7 @@ class Ledger:
         return len(self.keys)
 
     def append(self, row: tuple[int, ...], key: str | None) -> int:
-        self.rows.extend(row)
+        self.rows.frombytes(_PACK_ROW(*row))
         self.keys.append(key)
         return len(self.keys) - 1
 

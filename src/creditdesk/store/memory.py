@@ -55,6 +55,7 @@ class MemoryStore:
         self._entry_ids = itertools.count(1)
         self._next_entry = 1
         self._invoice_numbers = itertools.count(1)
+        self._alert_ids = itertools.count(1)
         self._declining: set[str] = set()
         self._charges: list[tuple[str, int, str, bool]] = []
         self._charge_by_key: dict[str, tuple[bool, str]] = {}
@@ -131,6 +132,10 @@ class MemoryStore:
 
     def take_invoice_number(self) -> int:
         return next(self._invoice_numbers)
+
+    def take_alert_id(self) -> int:
+        # Taken under an account's lock: an account's alert ids grow in the order written.
+        return next(self._alert_ids)
 
     # --- the test gateway's books (StoredPaymentGateway) ---------------------------------
 

@@ -9,6 +9,7 @@ are written once, at commit. Nothing is replayed at start and nothing grows in m
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Iterator
@@ -36,8 +37,12 @@ from .schema import (
     tokens,
     users,
 )
-from .sql_rows import load_account, save_account, save_new_account
+from .sql_rows import account_values, load_account, save_account, save_new_account
 from .state import Account, User
+
+# PostgreSQL: how long to wait for a new connection, and for a free one from the pool.
+CONNECT_TIMEOUT_SECONDS = 5
+POOL_TIMEOUT_SECONDS = 10
 
 # SQLSTATEs after which PostgreSQL has rolled the transaction back and a retry may win.
 _RETRY_STATES = {"40001", "40P01", "55P03"}
@@ -51,14 +56,21 @@ def engine_url(url: str) -> sa.URL:
     return parsed
 
 
+class NewerSchema(Exception):
+    """The database's schema is of a later release than this code."""
+
+
 class _Transaction:
     """The one open transaction of this thread, and the accounts it has loaded."""
 
-    __slots__ = ("accounts", "conn")
+    __slots__ = ("accounts", "conn", "loaded")
 
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
         self.accounts: dict[str, Account] = {}
+        # Each account row as loaded: a commit rewrites only rows that differ, so a
+        # refusal that changed nothing writes nothing (issue 9 item 3).
+        self.loaded: dict[str, dict] = {}
 
 
 class _ThreadState(threading.local):
@@ -104,6 +116,7 @@ class _Scope:
                 raise
             if account is not None:
                 tx.accounts[self.account_id] = account
+                tx.loaded[self.account_id] = account_values(account)
         return account
 
     def __exit__(self, kind, error, traceback) -> None:
@@ -116,16 +129,22 @@ class _Scope:
             if kind is None or issubclass(kind, BillingError):
                 if self.write:
                     for account in tx.accounts.values():
-                        save_account(store, conn, account)
+                        save_account(store, conn, account, tx.loaded.get(account.id))
                 conn.commit()
             else:
-                conn.rollback()
+                with contextlib.suppress(sa.exc.SQLAlchemyError):
+                    conn.rollback()     # may be dropped already: `error` is what to tell
         except DBAPIError as failure:
-            conn.rollback()
+            # A connection the database dropped (a restart, pg_terminate_backend) cannot
+            # even roll back; the failure to tell is the first one, and nothing of the
+            # transaction was committed either way.
+            with contextlib.suppress(sa.exc.SQLAlchemyError):
+                conn.rollback()
             raise store._translate(failure) from failure
         finally:
             store._local.tx = None
-            conn.close()
+            with contextlib.suppress(sa.exc.SQLAlchemyError):
+                conn.close()
         if isinstance(error, DBAPIError):
             raise store._translate(error) from error
         return
@@ -143,12 +162,23 @@ class SqlStore:
         self._plans: dict[str, Plan] = {}
         if self.dialect == "sqlite":
             self._prepare_sqlite_file()
-            self.engine = sa.create_engine(self.url, connect_args={"timeout": 30})
+            # No bound on connections: a thread inside a write transaction may open a
+            # second one (the shared test clock, the token table); with a bounded pool,
+            # threads holding every connection while they wait for SQLite's one write lock
+            # would starve the lock's holder, and all would end in "database is locked".
+            # SQLite connections to one file are cheap, and WAL lets the readers in.
+            self.engine = sa.create_engine(self.url, connect_args={"timeout": 30},
+                                           pool_size=pool_size, max_overflow=-1)
             event.listen(self.engine, "connect", _sqlite_connect)
             event.listen(self.engine, "begin", _sqlite_begin)
         else:
-            self.engine = sa.create_engine(self.url, pool_size=pool_size, max_overflow=10,
-                                           pool_pre_ping=True)
+            # Bounded waits: with the database away a call fails within seconds (the server
+            # answers 503) instead of hanging; pre-ping drops connections it broke, so the
+            # pool reconnects by itself once it is back.
+            self.engine = sa.create_engine(
+                self.url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True,
+                pool_timeout=POOL_TIMEOUT_SECONDS,
+                connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS})
 
     def _prepare_sqlite_file(self) -> None:
         """Create the database file 0600 before SQLite does (its -wal/-shm files take the
@@ -184,6 +214,10 @@ class SqlStore:
             schema_version.create(conn, checkfirst=True)
             current = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar()
         current = current or 0
+        if current > len(STEPS):
+            # Its tables have columns this code does not know: writing them would corrupt.
+            raise NewerSchema(f"it was written by a newer creditdesk (schema {current}, this "
+                              f"one knows {len(STEPS)}): upgrade creditdesk")
         for version, step in enumerate(STEPS[current:], start=current + 1):
             with self.engine.begin() as conn:
                 step(conn)
@@ -198,6 +232,18 @@ class SqlStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def discard_connections(self) -> None:
+        """Close the pooled connections: after a failed write SQLite may keep a connection
+        read-only, so the next transactions open fresh ones (once the file is writable)."""
+        self.engine.dispose()
+
+    def book_counts(self) -> tuple[int, int]:
+        """(accounts, ledger entries), from the account rows: cheap at any ledger size."""
+        with self.engine.connect().execution_options(creditdesk_read=True) as conn:
+            row = conn.execute(sa.select(sa.func.count(), sa.func.coalesce(
+                sa.func.sum(accounts.c.ledger_rows), 0)).select_from(accounts)).one()
+        return int(row[0]), int(row[1])
 
     # --- transactions -----------------------------------------------------------------------
 
@@ -309,6 +355,10 @@ class SqlStore:
 
     def take_invoice_number(self) -> int:
         return self.next_id("invoices")
+
+    def take_alert_id(self) -> int:
+        # A sequence on PostgreSQL (made by schema step _add_alerts), a counter on SQLite.
+        return self.next_id("alerts")
 
     # --- what the server keeps beside the books -----------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from datetime import datetime
 
 from ..models import Plan
@@ -77,10 +78,21 @@ class DayRollups(dict):
         by_campaign = day.by_campaign
         by_campaign[campaign] = by_campaign.get(campaign, 0) + credits
 
-    def between(self, first_day: int, last_day: int) -> list[tuple[int, DayUsage]]:
-        """The days with usage in [first_day, last_day), oldest first."""
+    def between(self, first_day: int, last_day: int,
+                only: tuple[str, list[int]] | None = None) -> list[tuple[int, DayUsage]]:
+        """The days with usage in [first_day, last_day), oldest first. (`only` lets a
+        store that must fetch the days fetch fewer keys; these are at hand: all of them.)"""
         return [(index, day) for index in range(first_day, last_day)
                 if (day := self.get(index)) is not None]
+
+    def key_totals(self, first_day: int, last_day: int, attribute: str) -> dict[int, int]:
+        """Credits per key (Names code) of the split `attribute` ("by_member" or
+        "by_campaign") over [first_day, last_day)."""
+        totals: dict[int, int] = {}
+        for _, day in self.between(first_day, last_day):
+            for code, credits in getattr(day, attribute).items():
+                totals[code] = totals.get(code, 0) + credits
+        return totals
 
 
 class Invoice:
@@ -90,15 +102,18 @@ class Invoice:
         "credits",
         "description",
         "id",
+        "key",
         "kind",
         "number",
+        "paid_at",
         "payment_method",
         "status",
     )
 
     def __init__(self, invoice_id: str, number: str, created_at: datetime, kind: str,
                  credits: int, amount_cents: int, status: str, description: str,
-                 payment_method: str) -> None:
+                 payment_method: str, *, key: str | None = None,
+                 paid_at: datetime | None = None) -> None:
         self.id = invoice_id
         self.number = number
         self.created_at = created_at
@@ -108,16 +123,103 @@ class Invoice:
         self.status = status
         self.description = description
         self.payment_method = payment_method
+        # A purchase's idempotency key: a failed purchase whose key later succeeded is
+        # superseded (paying it would buy twice). None for subscriptions and recharges.
+        self.key = key
+        # When it was paid: at issue (created_at), or by a later pay_invoice.
+        self.paid_at = paid_at if paid_at is not None or status != "paid" else created_at
+
+
+class InvoiceList(list):
+    """The memory store's invoices, oldest first, with the look-ups paying one needs (the
+    SQL store's `SqlInvoices` answers the same calls with queries)."""
+
+    __slots__ = ()
+
+    def find(self, invoice_id: str) -> Invoice | None:
+        return next((i for i in self if i.id == invoice_id), None)
+
+    def latest_of_kind(self, kind: str) -> Invoice | None:
+        return next((i for i in reversed(self) if i.kind == kind), None)
+
+    def newest(self, offset: int, limit: int | None) -> list[Invoice]:
+        """Newest first, from `offset`, at most `limit` (None: all the rest)."""
+        stop = len(self) - offset
+        start = 0 if limit is None else max(0, stop - limit)
+        return self[start:max(stop, 0)][::-1]
+
+    def mark_paid(self, invoice: Invoice, paid_at: datetime) -> None:
+        invoice.status = "paid"
+        invoice.paid_at = paid_at
+
+
+# One alert as the stores keep it: (id, at_us, kind, user_id, threshold, balance_after,
+# message), user_id and threshold None where the kind has none.
+AlertRow = tuple
+
+
+class AlertLog:
+    """The memory store's alerts of one account, append only, ids growing (they are taken
+    under the account's lock from a counter that only grows)."""
+
+    __slots__ = ("ids", "rows")
+
+    def __init__(self) -> None:
+        self.rows: list[AlertRow] = []
+        self.ids: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def append(self, row: AlertRow) -> None:
+        self.rows.append(row)
+        self.ids.append(row[0])
+
+    def page(self, before: int | None, limit: int) -> list[AlertRow]:
+        """Up to `limit` alerts with id < `before` (all when None), newest first."""
+        end = len(self.ids) if before is None else bisect_left(self.ids, before)
+        return self.rows[max(0, end - limit):end][::-1]
+
+
+EMPTY_BAND = (1, 0)     # holds no balance
+
+
+class AlertConfig:
+    """An account's alert settings and the state they need between operations.
+
+    `armed`: the thresholds the balance has been at or above since they last fired (what
+    makes balance_below once per crossing). `marks`: (user id, mark) -> the period index it
+    was raised in, mark P for member_usage P and 0 for member_limit_reached; a mark of an
+    earlier period is simply stale, so a close needs to clear nothing."""
+
+    __slots__ = ("armed", "balance_below", "band", "marks", "member_usage_percent", "saved")
+
+    def __init__(self) -> None:
+        self.balance_below: list[int] = []
+        self.member_usage_percent: list[int] = []
+        self.armed: frozenset[int] = frozenset()
+        self.marks: dict[tuple[str, int], int] = {}
+        self.saved: tuple | None = None     # the SQL store's copy as loaded (to save changes)
+        # The engine's cache for the debit path: the balances between two neighbouring
+        # thresholds the last debit ended in (never stored; empty until first computed).
+        self.band: tuple[int, int] = EMPTY_BAND
+
+    def snapshot(self) -> tuple:
+        return (tuple(self.balance_below), tuple(self.member_usage_percent),
+                tuple(sorted(self.armed)))
 
 
 class Account:
     __slots__ = (
+        "alerting",
+        "alerts",
         "anchor",
         "base",
         "billing_start",
         "days",
         "id",
         "idempotency",
+        "invoice_payments",
         "invoices",
         "kind",
         "ledger",
@@ -162,7 +264,11 @@ class Account:
         self.recharge = AutoRechargeState()
         self.used = 0                   # credits debited this period, all members
         self.ledger = Ledger()
-        self.invoices: list[Invoice] = []
+        self.invoices = InvoiceList()
+        # pay_invoice key -> (invoice id, user id, paid at µs) of the call that paid it.
+        self.invoice_payments: dict[str, tuple[str, str, int]] = {}
+        self.alerting = AlertConfig()
+        self.alerts = AlertLog()
         self.idempotency: dict[str, int] = {}   # key -> ledger row of its first success
         # key -> credits its first success recharged (only when > 0): a replay must say
         # what the first answer said, not guess it from the rows around it.

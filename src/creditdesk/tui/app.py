@@ -8,7 +8,8 @@ Interface (for screens and tests):
   an admin watching over SSH sees usage move; never for the in-process engine);
   `clock()` returns an aware UTC datetime (default: the real UTC time; tests pass a fixed
   one); `demo` is an optional `DemoControls` (live activity, time travel, welcome line).
-- `MODES`: overview, usage, members, invoices, settings, activity (key v), each imported
+- `MODES`: overview, usage, members, invoices, settings, activity (key v), alerts (key n;
+  the header counts unseen alerts, `alert_watch` keeps the count), each imported
   on first use so start-up never pays for a screen (or plotext) it has not shown. It
   opens on `overview`.
 - `app.identity` (models.Identity, once whoami answered), `app.context` (reactive
@@ -24,6 +25,9 @@ Interface (for screens and tests):
   toasts the note and bumps `data_version`). Every worker is made with
   `exit_on_error=False`: a failure nobody caught reaches the one `on_worker_state_changed`
   handler, which reports it in words instead of crashing the dashboard.
+- `collector` (QuietCollector): while the app runs, the cycle collector's full passes
+  wait for a few seconds without keys or clicks (they froze the screen for hundreds of
+  milliseconds with the 10,000-member demo in memory); thresholds are restored on unmount.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from datetime import UTC, datetime
 from importlib import import_module
 from typing import TYPE_CHECKING
 
+from textual import events
 from textual.actions import parse as parse_action
 from textual.app import App
 from textual.binding import Binding
@@ -45,9 +50,11 @@ from textual.worker import Worker, WorkerState
 
 from ..errors import BillingError, Unauthenticated
 from ..models import Context, Identity
+from .alert_watch import AlertsSeen, AlertWatch
 from .commands import CreditDeskCommands
 from .demo_controls import DemoControls
 from .permissions import role_reason
+from .quiet_collector import QuietCollector
 from .screens.base import DataChanged
 from .styles import all_stylesheets
 from .widgets.context_header import SCREEN_KEYS
@@ -64,6 +71,7 @@ SCREEN_CLASSES = {
     "invoices": "creditdesk.tui.screens.invoices:InvoicesScreen",
     "settings": "creditdesk.tui.screens.settings:SettingsScreen",
     "activity": "creditdesk.tui.screens.activity:ActivityScreen",
+    "alerts": "creditdesk.tui.screens.alerts:AlertsScreen",
 }
 
 
@@ -79,6 +87,10 @@ def screen_factory(target: str) -> Callable[[], Screen]:
 
 
 REMOTE_REFRESH_SECONDS = 10.0
+# How often the quiet collector looks whether a full pass of the cycle collector is due.
+COLLECTOR_CHECK_SECONDS = 1.0
+# Input that means a person is at the keyboard (a full collection then waits).
+INPUT_EVENTS = (events.Key, events.MouseDown, events.MouseScrollDown, events.MouseScrollUp)
 
 
 def _utc_now() -> datetime:
@@ -121,6 +133,8 @@ class CreditDeskApp(App[None]):
     context: var[Context | None] = var(None)
     data_version: var[int] = var(0)
     live: var[bool] = var(False)
+    # The header's "3 new alerts (n)" for the context, kept by AlertWatch ("" for none).
+    alert_badge: var[str] = var("")
 
     def __init__(self, backend: BillingBackend, *, clock: Callable[[], datetime] | None = None,
                  demo: DemoControls | None = None, cursor_blink: bool = True,
@@ -144,6 +158,8 @@ class CreditDeskApp(App[None]):
         self.welcome_pending = demo is not None
         self._identity_ready = asyncio.Event()
         self._live_timer = None
+        self.collector = QuietCollector()
+        self.alert_watch = AlertWatch(self, self._set_alert_badge)
 
     def now(self) -> datetime:
         return self.clock()
@@ -152,6 +168,9 @@ class CreditDeskApp(App[None]):
     def on_mount(self) -> None:
         # The screen is shown at once with placeholders; whoami answers in a worker.
         self._load_identity()
+        self.alert_watch.start()
+        self.collector.start()
+        self.set_interval(COLLECTOR_CHECK_SECONDS, self.collector.tick)
         if self.refresh_seconds:
             self.set_interval(self.refresh_seconds, self._refresh_figures)
         if self.initial_keymap:
@@ -183,6 +202,14 @@ class CreditDeskApp(App[None]):
     def _bump_data(self) -> None:
         self.data_version += 1
 
+    def _set_alert_badge(self, text: str) -> None:
+        self.alert_badge = text
+
+    def on_alerts_seen(self, message: AlertsSeen) -> None:
+        """The Alerts screen showed alerts up to an id: the header's count drops them."""
+        message.stop()
+        self.alert_watch.mark_seen(message.account_id, message.newest_id)
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         self.report_worker_failure(event)
 
@@ -206,7 +233,13 @@ class CreditDeskApp(App[None]):
         if self.identity is not None:
             self._bump_data()
 
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, INPUT_EVENTS):
+            self.collector.touched()
+        await super().on_event(event)
+
     async def on_unmount(self) -> None:
+        self.collector.stop()
         # The HTTP client belongs to this event loop, so it is closed here, not by the CLI.
         await self.backend.aclose()
 

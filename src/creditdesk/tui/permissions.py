@@ -25,6 +25,10 @@ ROLE_NEEDED = {
     "set_member_limit": "owner",
     "open_portal": "owner",
     "view_invoices": "owner",
+    "view_alerts": "admin",
+    "set_alerts": "owner",
+    "pay_invoice": "owner",
+    "manage_webhooks": "owner",
 }
 
 

@@ -1,4 +1,4 @@
-"""`creditdesk balance | usage | members | invoices | ledger`: the dashboard's figures for
+"""`creditdesk balance | usage | members | invoices | ledger | alerts`: the dashboard's figures for
 scripts and cron, over the same backends and context rules as the dashboard.
 
 Exit codes (contract.md, "For scripts"): 0 done; 1 the backend refused (any BillingError, its
@@ -27,6 +27,7 @@ COMMANDS = {
     "members": "each member's use this period and limit",
     "invoices": "the invoices, newest first",
     "ledger": "ledger entries, newest first (--all streams every one)",
+    "alerts": "the alerts raised, newest first",
 }
 
 
@@ -81,6 +82,11 @@ def add_parsers(sub) -> None:
                                 metavar="ID", help="only entries older than this entry id")
             parser.add_argument("--all", action="store_true",
                                 help="every entry, fetched page by page (constant memory)")
+        if name == "alerts":
+            parser.add_argument("--limit", type=_count(1, 1000), default=None,
+                                help="alerts to print (default 100)")
+            parser.add_argument("--before", type=_count(1, 2**63 - 1), default=None,
+                                metavar="ID", help="only alerts older than this alert id")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -218,6 +224,10 @@ async def report(args, backend: BillingBackend, account_id: str, out) -> None:
     elif name == "ledger":
         await stream_ledger(backend, account_id, out, form, limit=args.limit,
                             before=args.before, every=args.all)
+    elif name == "alerts":
+        from .alerts import report_alerts
+        await report_alerts(backend, account_id, out, form, limit=args.limit,
+                            before=args.before)
 
 
 async def stream_ledger(backend: BillingBackend, account_id: str, out, form: str, *,

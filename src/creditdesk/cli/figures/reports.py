@@ -19,7 +19,14 @@ from pydantic import BaseModel
 
 from ...models import Balance, Invoice, LedgerEntry, MemberUsage, UsageSeries
 from ...money import format_cents, format_credits, format_credits_dollars
-from .table import Column, TableWriter, terminal_width, widths_for, write_pairs, write_table
+from .table import (
+    Column,
+    TableWriter,
+    terminal_width,
+    widths_for,
+    write_pairs,
+    write_table,
+)
 
 # The server's own bound on one ledger page (and the engine's).
 MAX_LEDGER_PAGE = 1000

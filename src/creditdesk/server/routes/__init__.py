@@ -13,9 +13,9 @@ import, not on a request. Answers are serialised straight from the engine's froz
 from fastapi import FastAPI
 
 from ..gate import Gate
-from . import account, members, plan, purchases, usage
+from . import account, alerts, members, plan, purchases, usage
 
-RESOURCES = (account, usage, members, plan, purchases)
+RESOURCES = (account, usage, members, plan, purchases, alerts)
 
 
 def add_user_routes(app: FastAPI, gate: Gate) -> None:

@@ -67,7 +67,7 @@ What the base gives you:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Iterable
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from functools import partial

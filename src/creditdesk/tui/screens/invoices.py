@@ -19,7 +19,7 @@ from ...models import Context, Invoice
 from ...money import format_cents, format_credits
 from ..permissions import role_reason
 from ..styles import stylesheet
-from ..widgets.error_note import describe_error
+from ..widgets.error_note import ErrorNote, describe_error
 from ..widgets.export_form import (
     ExportForm,
     csv_dollars,
@@ -30,6 +30,7 @@ from ..widgets.export_form import (
     write_failure,
 )
 from ..widgets.form_input import FormInput
+from ..widgets.pay_invoice import PaysInvoices, pay_refusal
 from ..widgets.role_gate import RoleGate
 from .base import BillingScreen
 
@@ -122,7 +123,7 @@ class InvoiceDetail(ModalScreen[str | None]):
         self.dismiss(self.invoice.id)
 
 
-class InvoicesScreen(BillingScreen):
+class InvoicesScreen(PaysInvoices, BillingScreen):
     """Owners see every invoice, newest first; admins and members see why they cannot, with
     the open and export controls disabled and the reason next to them."""
 
@@ -130,7 +131,8 @@ class InvoicesScreen(BillingScreen):
     AUTO_FOCUS = "#table"
     CSS_PATH = stylesheet("invoices.tcss")
     ROLE_ACTIONS = {"open_invoice": "view_invoices", "export_csv": "view_invoices",
-                    "focus_search": "view_invoices"}
+                    "focus_search": "view_invoices", "pay_invoice": "pay_invoice",
+                    "portal": "open_portal"}
     BINDINGS = [
         Binding("enter", "open_invoice", "Details", id="invoices.open",
                 tooltip="Show the selected invoice in full (owner only)"),
@@ -139,6 +141,11 @@ class InvoicesScreen(BillingScreen):
                         "has these words"),
         Binding("e", "export_csv", "Export CSV", id="invoices.export",
                 tooltip="Save every invoice of this account as a CSV file (owner only)"),
+        Binding("dollar_sign", "pay_invoice", "Pay now", id="invoices.pay", key_display="$",
+                tooltip="Pay the selected failed invoice again, after a confirmation with "
+                        "its price (owner only)"),
+        Binding("p", "portal", "Payment method", id="invoices.portal", show=False,
+                tooltip="Settings: the payment portal link, to fix a declined card"),
         Binding("escape", "leave_search", show=False, id="invoices.leave_search"),
     ]
     # Cells of the columns other than the description, with DataTable's padding of one
@@ -162,7 +169,10 @@ class InvoicesScreen(BillingScreen):
         yield Static("", id="selected")
         yield RoleGate("view_invoices",
                        Button("Details (enter)", id="open", compact=True),
-                       Button("Export CSV (e)", id="export", compact=True), id="actions")
+                       Button("Export CSV (e)", id="export", compact=True),
+                       Button("Pay now ($)", id="pay", compact=True), id="actions")
+        yield Static("", id="pay-note", classes="muted")
+        yield ErrorNote(id="pay-error")
 
     def on_mount(self) -> None:
         self.query_one("#owner-only").display = False
@@ -193,6 +203,7 @@ class InvoicesScreen(BillingScreen):
 
     def on_context_changed(self, context: Context) -> None:
         self.invoices = self.shown = []
+        self.query_one("#pay-error", ErrorNote).clear()
         self.query_one("#search", Input).value = ""
         self.query_one("#table", DataTable).clear()
 
@@ -261,6 +272,18 @@ class InvoicesScreen(BillingScreen):
             count = (f"{len(self.shown):,} of {len(self.invoices):,} match. "
                      if len(self.shown) != len(self.invoices) else "")
             note.update(f"{count}{invoice.number}: {invoice.description}")
+        self._show_pay_state()
+
+    def _show_pay_state(self) -> None:
+        """Pay now is usable on a failed invoice, for an owner; else dimmed, saying why."""
+        refused = pay_refusal(self.role, self.selected)
+        self.query_one("#pay", Button).disabled = refused is not None
+        # The role's reason is the gate's own label; this line is for the invoice's.
+        shown = bool(refused) and self.allows("pay_invoice") and bool(self.invoices)
+        note = self.query_one("#pay-note", Static)
+        note.update(f"Pay now ($) is for a failed invoice: {refused.lower()}."
+                    if shown else "")
+        note.display = shown
 
     @property
     def selected(self) -> Invoice | None:
@@ -314,6 +337,14 @@ class InvoicesScreen(BillingScreen):
             # Through the action system: this screen needs no handle on the other one.
             await self.app.switch_mode("activity")
             await self.app.run_action(f"screen.show_invoice({invoice_id!r})")
+
+    @on(Button.Pressed, "#pay")
+    def pay_pressed(self) -> None:
+        self.action_pay_invoice()
+
+    def action_pay_invoice(self) -> None:
+        if self.refuse_unless("pay_invoice"):
+            self.ask_to_pay(self.selected)
 
     def action_export_csv(self) -> None:
         if not self.refuse_unless("view_invoices") or self.account_id is None:

@@ -217,7 +217,8 @@ class OverviewScreen(BillingScreen):
         past_due = self.query_one("#past-due", Static)
         past_due.display = owner and subscription.status == "past_due"
         self._set_banner(past_due, "Subscription PAST DUE: the last payment was declined. "
-                                   "Update the payment method in the portal (s, then p).")
+                                   "Update the payment method in the portal (s, then p), "
+                                   "then pay the failed invoice (i, then $).")
         failure = self.query_one("#recharge-failure", Static)
         failure.display = owner and recharge.last_failure is not None
         self._set_banner(failure, f"Auto-recharge switched itself off: "

@@ -1,9 +1,11 @@
-"""Settings: the plan and its pending change, buying credits, auto-recharge, payment portal."""
+"""Settings: the plan and its pending change, buying credits, auto-recharge, alerts, payment
+portal."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from functools import partial
 
 from textual import on
 from textual.app import ComposeResult
@@ -12,7 +14,15 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Label, Select, Static
 
 from ...errors import BillingError
-from ...models import AutoRecharge, Context, CreditPack, Invoice, Plan, Subscription
+from ...models import (
+    AlertSettings,
+    AutoRecharge,
+    Context,
+    CreditPack,
+    Invoice,
+    Plan,
+    Subscription,
+)
 from ...money import (
     credits_to_cents,
     format_cents,
@@ -22,6 +32,7 @@ from ...money import (
 from ..confirm import ConfirmScreen
 from ..form_checks import FieldError, parse_credits, purchase_multiple
 from ..styles import stylesheet
+from ..widgets.alert_form import AlertForm, describe_settings
 from ..widgets.error_note import ErrorNote, describe_error
 from ..widgets.form_input import FormInput
 from ..widgets.recharge_form import RechargeForm
@@ -31,7 +42,8 @@ from .overview import day, plan_text
 
 CUSTOM = "custom"
 SECTIONS = {"plan": "#plan-section", "purchase": "#purchase-section",
-            "auto-recharge": "#recharge-section", "portal": "#portal-section"}
+            "auto-recharge": "#recharge-section", "alerts": "#alerts-section",
+            "portal": "#portal-section"}
 
 
 def plan_option(plan: Plan) -> str:
@@ -76,7 +88,8 @@ class SettingsScreen(BillingScreen):
                     "usage and limit are on Overview (press o).")
     ROLE_ACTIONS = {"buy": "purchase_credits", "portal": "open_portal",
                     "save_recharge": "manage_auto_recharge",
-                    "change_plan": "change_plan", "cancel_plan_change": "change_plan"}
+                    "change_plan": "change_plan", "cancel_plan_change": "change_plan",
+                    "save_alerts": "set_alerts"}
     BINDINGS = [
         Binding("b", "buy", "Buy credits", id="settings.buy",
                 tooltip="Buy the chosen credits after a confirmation (owner only)"),
@@ -93,6 +106,7 @@ class SettingsScreen(BillingScreen):
         self.packs: list[CreditPack] = []
         self.subscription: Subscription | None = None
         self.recharge: AutoRecharge | None = None
+        self.alert_settings: AlertSettings | None = None
         self._last_attempt: int | None = None  # credits of the last purchase tried
         self._failed_attempt: int | None = None  # ... when it did not go through
         # Quiet reloads (after any change, every second in the demo's live mode) must not
@@ -136,6 +150,12 @@ class SettingsScreen(BillingScreen):
                                RechargeForm(blink=self.app.cursor_blink, id="recharge-form"),
                                vertical=True, id="recharge-gate")
                 yield ErrorNote(id="recharge-error")
+            with Vertical(id="alerts-section", classes="section"):
+                yield Label("Alerts", classes="section-title")
+                yield RoleGate("set_alerts", AlertForm(blink=self.app.cursor_blink,
+                                                       id="alert-form"),
+                               vertical=True, id="alerts-gate")
+                yield ErrorNote(id="alerts-error")
             with Vertical(id="portal-section", classes="section"):
                 yield Label("Payment method", classes="section-title")
                 yield RoleGate("open_portal",
@@ -150,7 +170,8 @@ class SettingsScreen(BillingScreen):
         section = self.query_one(SECTIONS[name])
         section.scroll_visible(animate=False)
         first = {"purchase": "#pack", "auto-recharge": "#recharge-enabled",
-                 "plan": "#plan-choice", "portal": "#portal"}[name]
+                 "plan": "#plan-choice", "portal": "#portal",
+                 "alerts": "#alert-balance-0"}[name]
         control = self.query_one(first)
         if not control.disabled:
             control.focus()
@@ -161,6 +182,9 @@ class SettingsScreen(BillingScreen):
         form = self.query_one(RechargeForm)
         form.reset()
         form.editable = self.allows("manage_auto_recharge")
+        alerts = self.query_one(AlertForm)
+        alerts.reset()
+        alerts.editable = self.allows("set_alerts")
         self._plan_options = self._pack_options = None
         self._last_attempt = self._failed_attempt = None
         self.query_one("#plan-choice", Select).clear()
@@ -178,12 +202,15 @@ class SettingsScreen(BillingScreen):
     # --- loading ----------------------------------------------------------------------------
     async def load(self, context: Context) -> None:
         account = context.account_id
-        self.subscription, self.recharge, self.plans, self.packs = await asyncio.gather(
+        (self.subscription, self.recharge, self.plans, self.packs,
+         self.alert_settings) = await asyncio.gather(
             self.backend.subscription(account), self.backend.auto_recharge(account),
-            self.backend.plans(), self.backend.credit_packs())
+            self.backend.plans(), self.backend.credit_packs(),
+            self.backend.alert_settings(account))
         self._show_plan()
         self._show_packs()
         self._show_recharge()
+        self.query_one(AlertForm).fill(self.alert_settings)
 
     def _show_plan(self) -> None:
         subscription = self.subscription
@@ -442,6 +469,43 @@ class SettingsScreen(BillingScreen):
         self.post_message(DataChanged(
             f"Auto-recharge {'on' if enabled else 'off'}: below {format_credits(threshold)} "
             f"buy {format_credits_dollars(amount)}, {cap_text}.", title="Auto-recharge"))
+
+    # --- alerts ---------------------------------------------------------------------------
+    def palette_commands(self):
+        yield ("Save alerts", "Save the balance thresholds and member usage shares (owner "
+               "only)", "save_alerts")
+
+    @on(AlertForm.Save)
+    def alerts_save_asked(self, event: AlertForm.Save) -> None:
+        self.run_worker(partial(self._save_alerts, event.balance_below,
+                                event.member_usage_percent), group="alerts",
+                        name="save alerts", exit_on_error=False)
+
+    async def action_save_alerts(self) -> None:
+        values = self.query_one(AlertForm).check()
+        if values is None:
+            self.query_one("#alerts-error", ErrorNote).show_error(
+                "Nothing saved: fix the fields marked above.")
+            return
+        await self._save_alerts(*values)
+
+    async def _save_alerts(self, balance_below: list[int], shares: list[int]) -> None:
+        if not self.refuse_unless("set_alerts"):
+            return
+        note = self.query_one("#alerts-error", ErrorNote)
+        try:
+            with busy(self.query_one("#alerts-save")):
+                self.alert_settings = await self.backend.configure_alerts(
+                    self.account_id, balance_below=balance_below,
+                    member_usage_percent=shares)
+        except BillingError as error:
+            note.show_error(f"Nothing saved: {describe_error(error)}")
+            return
+        note.clear()
+        self.query_one(AlertForm).fill(self.alert_settings)
+        self.post_message(DataChanged(describe_settings(
+            self.alert_settings.balance_below, self.alert_settings.member_usage_percent),
+            title="Alerts saved"))
 
     # --- portal ---------------------------------------------------------------------------
     @on(Button.Pressed, "#portal")

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from pathlib import Path
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -363,11 +364,16 @@ class UsageScreen(BillingScreen):
     def _fill_table(self, table: UsageTable) -> None:
         grid = self.query_one("#table", DataTable)
         grid.clear(columns=True)
-        grid.add_column(PERIOD_TITLES[table.granularity], key="period")
+        # Every column gets its width up front. Left to measure its cells, DataTable widens
+        # columns only on its next idle, and a header line drawn before that (a repaint
+        # as the custom-range form closes) kept the narrow widths: misaligned titles.
+        period_title, widths = PERIOD_TITLES[table.granularity], column_widths(table)
+        grid.add_column(period_title, key="period", width=widths[0])
         # Columns by position: a campaign may well be called "other".
         for index, label in enumerate(table.labels):
-            grid.add_column(Text(label, justify="right"), key=f"column:{index}")
-        grid.add_column(Text("Total", justify="right"), key="total")
+            grid.add_column(Text(label, justify="right"), key=f"column:{index}",
+                            width=widths[index + 1])
+        grid.add_column(Text("Total", justify="right"), key="total", width=widths[-1])
         for bucket, row, total in zip(table.buckets, table.rows, table.bucket_totals):
             label = bucket_label(bucket, table.granularity)
             grid.add_row(label, *(cell(value) for value in row), cell(total, bold=True),
@@ -402,6 +408,24 @@ class UsageScreen(BillingScreen):
             self.notify(write_failure(path, error), severity="error")
             return
         self.notify(f"Exported {len(rows):,} rows of usage to {path}.", title="CSV saved")
+
+
+def column_widths(table: UsageTable) -> list[int]:
+    """Cells for the period column, each key's column and the total: the widest of the
+    title and every figure under it, as DataTable would measure them."""
+    periods = [bucket_label(bucket, table.granularity) for bucket in table.buckets]
+    widths = [max(cell_len(text) for text in
+                  (PERIOD_TITLES[table.granularity], "Total", *periods))]
+    columns = list(zip(*table.rows)) if table.rows else [() for _ in table.labels]
+    for label, values, key_total in zip(table.labels, columns, table.key_totals):
+        widths.append(max(cell_len(label), *(figure_width(v) for v in (*values, key_total))))
+    widths.append(max(len("Total"), *(figure_width(v) for v in
+                                      (*table.bucket_totals, table.total))))
+    return widths
+
+
+def figure_width(credits: int) -> int:
+    return len(format_credits(credits, unit=False))
 
 
 def usage_csv(table: UsageTable) -> tuple[list[str], list[tuple]]:

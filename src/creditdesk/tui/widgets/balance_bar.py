@@ -6,7 +6,6 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-
 # Distinct glyphs as well as colours, so the split reads without colour (NO_COLOR).
 SEGMENTS = (("base", "█"), ("rollover", "▓"), ("purchased", "▒"))
 
@@ -34,6 +33,15 @@ def split_widths(parts: list[int], width: int) -> list[int]:
     return cells
 
 
+def needs_repaint(old: tuple[int, int, int] | None, new: tuple[int, int, int] | None,
+                  width: int) -> bool:
+    """Whether the bar looks different with `new` parts than with `old` at `width` cells."""
+    if old is None or new is None:
+        return old != new
+    width = max(10, width)
+    return split_widths(list(old), width) != split_widths(list(new), width)
+
+
 class BalanceBar(Widget):
     """`parts = (base, rollover, purchased)`; None draws nothing (still loading)."""
 
@@ -45,7 +53,15 @@ class BalanceBar(Widget):
     BalanceBar > .balance-bar--purchased { color: $success; }
     """
 
-    parts: reactive[tuple[int, int, int] | None] = reactive(None)
+    # Repainted by watch_parts only when the cells change: live activity moves the figures
+    # every second, but a few hundred credits rarely move a cell of the bar (over SSH every
+    # repainted line costs bytes).
+    parts: reactive[tuple[int, int, int] | None] = reactive(None, repaint=False)
+
+    def watch_parts(self, old: tuple[int, int, int] | None,
+                    new: tuple[int, int, int] | None) -> None:
+        if needs_repaint(old, new, self.size.width):
+            self.refresh()
 
     def render(self) -> Text:
         bar = Text(no_wrap=True)

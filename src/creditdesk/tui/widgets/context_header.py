@@ -16,6 +16,7 @@ SCREEN_KEYS = (
     ("invoices", "i", "Invoices"),
     ("settings", "s", "Settings"),
     ("activity", "v", "Activity"),
+    ("alerts", "n", "Alerts"),
 )
 
 
@@ -36,6 +37,7 @@ class ContextHeader(Widget):
 
     context: reactive[Context | None] = reactive(None)
     status: reactive[str] = reactive("Loading your account…")
+    alert_badge: reactive[str] = reactive("")
 
     def __init__(self, mode: str, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -44,6 +46,10 @@ class ContextHeader(Widget):
     def on_mount(self) -> None:
         self.watch(self.app, "context", self._set_context)
         self.watch(self.app, "identity_error", self._set_status)
+        self.watch(self.app, "alert_badge", self._set_alert_badge)
+
+    def _set_alert_badge(self, text: str) -> None:
+        self.alert_badge = text
 
     def _set_context(self, context: Context | None) -> None:
         self.context = context
@@ -59,6 +65,13 @@ class ContextHeader(Widget):
             line.append(self.context.name, style="bold")
             line.append(f" ({context_kind(self.context)}) · ")
             line.append(self.context.role, style="bold")
+            if self.alert_badge:
+                # Words and a mark, not colour alone: it must stand out in NO_COLOR too.
+                # A long account name keeps the count and its key, without the words.
+                badge = "  ● " + self.alert_badge
+                if line.cell_len + len(badge) > self.size.width:
+                    badge = "  ● " + self.alert_badge.split(" ")[0] + " (n)"
+                line.append(badge, style="bold reverse")
         line.append("\n ")
         for mode, key, label in SCREEN_KEYS:
             style = "reverse bold" if mode == self.mode else ""
