@@ -49,7 +49,8 @@ def populate(world: EngineWorld) -> None:
 
 
 @contextmanager
-def served_in_process(*, limits: dict | None = None, world: EngineWorld | None = None):
+def served_in_process(*, limits: dict | None = None, world: EngineWorld | None = None,
+                      webhooks=None):
     """The app over a populated world; `limits` as create_app takes them (default: off)."""
     with warnings.catch_warnings():
         # Starlette would like httpx2 for its test client; httpx works the same here.
@@ -62,7 +63,7 @@ def served_in_process(*, limits: dict | None = None, world: EngineWorld | None =
         populate(world)
     operator_token = secrets.token_urlsafe(24)
     app = create_app(world.engine, operator_token=operator_token, test_clock=True,
-                     limits={"rate": None} if limits is None else limits)
+                     limits={"rate": None} if limits is None else limits, webhooks=webhooks)
     with TestClient(app, raise_server_exceptions=False) as client:
         tokens = {}
         for user in (*ROLES, "otto"):

@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import warnings
 
+import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from creditdesk.errors import ERROR_CLASSES
+from creditdesk.server.webhook_service import WebhookSettings
+from creditdesk.store import SqlStore
 
 from .inprocess import ORG, served_in_process
 from .test_authorization_matrix import TABLE
+from .worlds import EngineWorld
 
 EXAMPLES = 12
 # Codes the server adds to errors.py's: the guards', routing, a store that cannot save.
@@ -28,14 +32,32 @@ EXTRA_CODES = {"payload_too_large": 413, "rate_limited": 429, "method_not_allowe
 REAL_IDS = {"account_id": ORG, "org_id": ORG, "user_id": "mia"}
 
 
+class _Offline(httpx.AsyncBaseTransport):
+    """The deliverer's transport here: every receiver answers 503 without a connection."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return httpx.Response(503, request=request)
+
+
+def _documentation_address(name: str) -> list[str]:
+    # Any name "resolves" to a documentation address (RFC 5737), which the URL policy
+    # refuses as not public: no DNS query and no connection ever leaves the process.
+    return ["192.0.2.10"]
+
+
 @pytest.fixture(scope="module")
-def fuzz():
+def fuzz(tmp_path_factory):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import schemathesis
-    with served_in_process() as served:
+    # Books in SQLite, so the webhook paths answer for real instead of 503.
+    store = SqlStore(f"sqlite:///{tmp_path_factory.mktemp('fuzz')}/books.db")
+    store.migrate()
+    hooks = WebhookSettings(resolver=_documentation_address, transport=_Offline())
+    with served_in_process(world=EngineWorld(store=store), webhooks=hooks) as served:
         schema = schemathesis.openapi.from_asgi("/openapi.json", served.client.app)
         yield served, schema
+    store.close()
 
 
 def _checks():

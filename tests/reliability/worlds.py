@@ -40,11 +40,17 @@ class UnexpectedResponse(AssertionError):
 
 
 class EngineWorld:
-    def __init__(self, start: datetime = START) -> None:
-        from creditdesk.engine import BillingEngine, ManualClock, TestPaymentGateway
+    def __init__(self, start: datetime = START, *, store=None) -> None:
+        """Books in memory, or in `store` (a migrated SqlStore) with its stored gateway."""
+        from creditdesk.engine import (
+            BillingEngine,
+            ManualClock,
+            StoredPaymentGateway,
+            TestPaymentGateway,
+        )
         self.clock = ManualClock(start)
-        self.payments = TestPaymentGateway()
-        self.engine = BillingEngine(clock=self.clock, payments=self.payments)
+        self.payments = TestPaymentGateway() if store is None else StoredPaymentGateway(store)
+        self.engine = BillingEngine(clock=self.clock, payments=self.payments, store=store)
 
     def add_plan(self, plan: Plan) -> None:
         self.engine.add_plan(plan)

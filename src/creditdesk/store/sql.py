@@ -2,9 +2,10 @@
 
 A write transaction locks its account first (BEGIN IMMEDIATE on SQLite, SELECT ... FOR
 UPDATE on PostgreSQL), loads only the account row, and reaches the rest (members, ledger
-rows, invoices, keys, roll-ups) through the small collections of `sql_rows.py`, which read
-what the engine asks for and write what it appends; the account row and changed members
-are written once, at commit. Nothing is replayed at start and nothing grows in memory.
+rows, invoices, keys; roll-ups in `sql_usage.py`) through the small collections of
+`sql_rows.py`, which read what the engine asks for and write what it appends; the account
+row and changed members are written once, at commit. Nothing is replayed at start and
+nothing grows in memory.
 """
 
 from __future__ import annotations
