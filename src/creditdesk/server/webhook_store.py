@@ -131,8 +131,9 @@ class SqlWebhooks:
 
         Each step first looks without a write lock: on SQLite a write transaction every
         poll would queue behind (and hold up) the debits."""
-        while self._has_outbox_rows() and self._fan_out(now) == FAN_OUT_BATCH:
-            pass
+        while self._has_outbox_rows():
+            if self._fan_out(now) < FAN_OUT_BATCH:
+                break           # a batch that was not full took all that waited
         if not self._has_due(now):
             return []
         return self._lease_due(now, limit, lease)
