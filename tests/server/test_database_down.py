@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -24,13 +22,12 @@ import pytest
 
 from tests.reliability.ledger_checks import check_ledger
 from tests.server.test_workers_postgres import (
-    MAIN,
     OPERATOR,
-    SERVING,
     START,
     debit,
     ledger,
 )
+from tests.support.serve_process import start_serve
 
 # A 503 while the database is down must come at once, not after a pool or connect wait.
 QUICK_SECONDS = 3.0
@@ -40,26 +37,13 @@ class TwoWorkers:
     """The server process, its worker pids, the demo world and the lines it logged."""
 
     def __init__(self, url: str) -> None:
-        environment = {**os.environ, "PYTHONUNBUFFERED": "1",
-                       "CREDITDESK_OPERATOR_TOKEN": OPERATOR,
+        environment = {**os.environ, "CREDITDESK_OPERATOR_TOKEN": OPERATOR,
                        # On, but far above the burst: the limiter's token lookup must also
                        # answer 503 (not a bare 500) when the database is away.
                        "CREDITDESK_RATE_LIMIT": "10000/10000"}
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", MAIN, "serve", "--port", "0", "--db", url, "--workers",
-             "2", "--test-clock", START.isoformat()], stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, env=environment)
-        self.logged: list[str] = []
-        threading.Thread(target=lambda: self.logged.extend(self.process.stderr),
-                         daemon=True).start()
-        self.base = None
-        for line in self.process.stdout:
-            found = SERVING.search(line)
-            if found:
-                self.base = found.group(1)
-                break
-        assert self.base is not None, "".join(self.logged)
-        threading.Thread(target=self.process.stdout.read, daemon=True).start()
+        self.process, self.base, self.logged = start_serve(
+            "--db", url, "--workers", "2", "--test-clock", START.isoformat(),
+            env=environment)
         demo = self.operator("POST", "/v1/admin/demo", {"members": 8, "months": 1})
         self.org = demo["org_id"]
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -27,11 +26,10 @@ from creditdesk.server.webhooks import (
     SIGNATURE_HEADER,
     verify_signature,
 )
+from tests.support.serve_process import MAIN, start_serve
 
-MAIN = "import sys; from creditdesk.cli import main; sys.exit(main())"
 OPERATOR = "operator-token-for-the-webhook-tests"
 START = datetime(2026, 3, 20, 9, 0, tzinfo=UTC)
-SERVING = re.compile(r"creditdesk serving on (\S+)")
 
 
 class PortReceiver:
@@ -71,23 +69,12 @@ class Serve:
     """One `creditdesk serve` process (and its workers) on `db`."""
 
     def __init__(self, db: str, *extra: str) -> None:
-        environment = {**os.environ, "PYTHONUNBUFFERED": "1",
-                       "CREDITDESK_OPERATOR_TOKEN": OPERATOR, "CREDITDESK_RATE_LIMIT": "off"}
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", MAIN, "serve", "--port", "0", "--db", db,
-             "--test-clock", START.isoformat(), "--allow-http-webhooks",
-             "--allow-private-webhooks", "--webhook-retry-seconds", "0.2", *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
-        self.base = None
-        for line in self.process.stdout:
-            found = SERVING.search(line)
-            if found:
-                self.base = found.group(1)
-                break
-        if self.base is None:
-            raise AssertionError(f"no serving line: {self.process.stderr.read()}")
-        threading.Thread(target=self.process.stdout.read, daemon=True).start()
-        threading.Thread(target=self.process.stderr.read, daemon=True).start()
+        environment = {**os.environ, "CREDITDESK_OPERATOR_TOKEN": OPERATOR,
+                       "CREDITDESK_RATE_LIMIT": "off"}
+        self.process, self.base, self.logged = start_serve(
+            "--db", db, "--test-clock", START.isoformat(), "--allow-http-webhooks",
+            "--allow-private-webhooks", "--webhook-retry-seconds", "0.2", *extra,
+            env=environment)
 
     def call(self, method: str, path: str, token: str = OPERATOR, body=None,
              key: str | None = None) -> httpx.Response:

@@ -9,10 +9,7 @@ from __future__ import annotations
 import json
 import os
 import random
-import re
 import signal
-import subprocess
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -22,13 +19,12 @@ import pytest
 
 from creditdesk.models import LedgerEntry
 from tests.reliability.ledger_checks import check_ledger
+from tests.support.serve_process import start_serve
 
-MAIN = "import sys; from creditdesk.cli import main; sys.exit(main())"
 OPERATOR = "operator-token-for-the-workers-tests"
 START = datetime(2026, 3, 20, 9, 0, tzinfo=UTC)
-SERVING = re.compile(r"creditdesk serving on (\S+)")
-# Calls per client: the issue asks 200; 60 keeps the test within ~25 s on 2 cores (the
-# engine lock serialises calls inside each worker). CREDITDESK_WORKER_CALLS=200 by hand.
+# Calls per client: the issue asks 200; 60 keeps the test within ~25 s on 2 cores.
+# CREDITDESK_WORKER_CALLS=200 by hand.
 CALLS = int(os.environ.get("CREDITDESK_WORKER_CALLS", "60"))
 
 
@@ -36,23 +32,12 @@ class Cluster:
     """One `creditdesk serve --workers N` process tree and the demo world's tokens."""
 
     def __init__(self, url: str, workers: int) -> None:
-        environment = {**os.environ, "PYTHONUNBUFFERED": "1",
-                       "CREDITDESK_OPERATOR_TOKEN": OPERATOR,
+        environment = {**os.environ, "CREDITDESK_OPERATOR_TOKEN": OPERATOR,
                        # The tests send bursts from one address on purpose.
                        "CREDITDESK_RATE_LIMIT": "off"}
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", MAIN, "serve", "--port", "0", "--db", url, "--workers",
-             str(workers), "--test-clock", START.isoformat()], stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, env=environment)
-        self.base = None
-        for line in self.process.stdout:
-            found = SERVING.search(line)
-            if found:
-                self.base = found.group(1)
-                break
-        if self.base is None:
-            raise AssertionError(f"no serving line: {self.process.stderr.read()}")
-        threading.Thread(target=self.process.stdout.read, daemon=True).start()
+        self.process, self.base, self.logged = start_serve(
+            "--db", url, "--workers", str(workers), "--test-clock", START.isoformat(),
+            env=environment)
         demo = self.operator("POST", "/v1/admin/demo", {"members": 8, "months": 1})
         self.org = demo["org_id"]
         self.tokens = {user: self.operator("POST", f"/v1/admin/users/{user}/tokens")["token"]
@@ -75,7 +60,7 @@ class Cluster:
     def stop(self) -> None:
         self.process.send_signal(signal.SIGINT)
         try:
-            assert self.process.wait(30) == 0, self.process.stderr.read()
+            assert self.process.wait(30) == 0, "".join(self.logged)[-3000:]
         finally:
             self.process.stderr.close()
 
