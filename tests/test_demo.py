@@ -82,6 +82,46 @@ def test_a_now_with_another_offset_is_the_same_instant():
     assert a.clock() == NOW
 
 
+# --- the package writes the world the one-file builder wrote --------------------------------
+
+def _builder_before():
+    from tests.support.demo_reference import NoHistory, demo_before
+
+    try:
+        return demo_before()
+    except NoHistory as missing:
+        pytest.skip(f"the old builder is read from git history: {missing}")
+
+
+@pytest.mark.parametrize("kwargs", [
+    {},
+    {"members": 400, "months": 4},              # the enterprise plan, recharges, refusals
+    {"now": datetime(2030, 12, 1, 12, tzinfo=UTC), "seed": 42445, "members": 5, "months": 2},
+    # `now` just after midnight, with microseconds: history ends the day before.
+    {"now": datetime(2027, 3, 31, 2, 30, 15, 123456, tzinfo=UTC), "seed": 3, "members": 40,
+     "months": 4},
+    {"now": datetime(2027, 1, 1, 23, 59, 59, tzinfo=UTC), "seed": 11, "members": 31,
+     "months": 13},
+])
+def test_every_table_is_the_one_the_builder_before_the_split_wrote(kwargs):
+    from tests.support.demo_reference import books
+
+    args = {"now": NOW, **kwargs}
+    before = _builder_before().build_demo(**args)
+    assert books(build_demo(**args)) == books(before)
+
+
+def test_the_table_comparison_sees_one_debit_more():
+    from tests.support.demo_reference import books
+
+    args = {"now": NOW, "members": 5, "months": 1}
+    world = build_demo(**args)
+    same = books(world)
+    world.engine.session(world.member).record_usage(world.org_id, 5, campaign="bug-bash",
+                                                    idempotency_key="one-more")
+    assert books(build_demo(**args)) == same != books(world)
+
+
 # --- the story the demo promises --------------------------------------------------------
 
 def test_clock_is_pinned_at_now_and_history_lies_before_it(world):

@@ -59,3 +59,18 @@ def test_cli_starts_light() -> None:
 def test_dashboard_starts_light() -> None:
     loaded = loaded_after("import creditdesk.tui\nimport creditdesk.tui.app")
     assert not loaded & set(HEAVY_FOR_STARTUP), sorted(loaded & set(HEAVY_FOR_STARTUP))
+
+
+def test_dashboard_imports_no_screen_before_it_is_wanted() -> None:
+    # Screens (and plotext) are imported when first shown, or by the warm-up thread once
+    # the first screen shows figures; never when the app module is imported.
+    script = ("import sys, json\nimport creditdesk.tui.app\n"
+              "print(json.dumps(sorted(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    loaded = set(json.loads(done.stdout.strip().splitlines()[-1]))
+    screens = {name for name in loaded if name.startswith("creditdesk.tui.screens.")}
+    assert screens == {"creditdesk.tui.screens.base"}
+    assert not loaded & {"creditdesk.engine", "creditdesk.demo", "creditdesk.tui.help",
+                         "textual_plotext", "plotext"}

@@ -207,15 +207,30 @@ def trusted_builder(model: type[_M]) -> Callable[..., _M]:
             or any(f.alias or f.validation_alias for f in model.model_fields.values())):
         raise TypeError(f"{model.__name__} is not a plain model: construct it validated")
     names = frozenset(model.model_fields)
-    new, set_attribute = object.__new__, object.__setattr__
+    fields_set = set(names)
+    new = object.__new__
+    # The slots' own setters: object.__setattr__ looked each name up again (a third of
+    # the build, by callgrind's count).
+    set_dict, set_fields, set_extra, set_private = (
+        _slot_setter(model, slot) for slot in ("__dict__", "__pydantic_fields_set__",
+                                               "__pydantic_extra__", "__pydantic_private__"))
 
     def build(**fields: object) -> _M:
         if fields.keys() != names:
             return model(**fields)
         instance = new(model)
-        set_attribute(instance, "__dict__", fields)
-        set_attribute(instance, "__pydantic_fields_set__", set(names))
-        set_attribute(instance, "__pydantic_extra__", None)
-        set_attribute(instance, "__pydantic_private__", None)
+        set_dict(instance, fields)
+        set_fields(instance, fields_set.copy())
+        set_extra(instance, None)
+        set_private(instance, None)
         return instance
     return build
+
+
+def _slot_setter(model: type[BaseModel], slot: str) -> Callable[[object, object], None]:
+    """The setter of the instance slot `slot`, from the class that declares it."""
+    for owner in model.__mro__:
+        descriptor = owner.__dict__.get(slot)
+        if descriptor is not None:
+            return descriptor.__set__
+    raise TypeError(f"{model.__name__} has no slot {slot}: construct it validated")

@@ -1,5 +1,6 @@
 """The contract world (ann owner, bob admin, cat member of acme; dan outside), served by each
-kind of backend: in memory, and over real HTTP on loopback."""
+kind of backend: in memory, and over real HTTP on loopback; each on the memory store, SQLite
+and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import contextlib
 import pytest
 
 from creditdesk.backends import MemoryBackend
-from tests.store.stores import store_factory  # noqa: F401  (every store under each backend)
+from tests.store.stores import store_factory_on_every_store  # noqa: F401 (each backend on each)
 
 
 @pytest.fixture(params=["memory", "remote"])

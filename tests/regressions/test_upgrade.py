@@ -134,3 +134,38 @@ def test_an_upgraded_journal_equals_the_history_written_directly(store_factory, 
     replay_clock.set(clock())
     assert books(upgraded) == books(direct)
     assert sum(len(v[0]) for v in books(direct).values()) > 20
+
+
+def test_an_upgraded_journal_replays_the_answers_it_recorded(store_factory, tmp_path):
+    """The journal's first answers are what a replay sends after the upgrade, byte for
+    byte, even where this release would render the same call otherwise: here the
+    purchase's answer as the journal release sent it, without `paid_at`."""
+    clock = ManualClock(START)
+    journal = tmp_path / "journal.db"
+    written_directly(BillingEngine(clock=clock, store=store_factory()), clock, journal)
+    db = sqlite3.connect(journal)
+    (answer,), = db.execute("SELECT response FROM idempotency WHERE key = 'p1'")
+    older = json.loads(answer)
+    del older["paid_at"]
+    older = json.dumps(older, separators=(",", ":"), ensure_ascii=False)
+    db.execute("UPDATE idempotency SET response = ? WHERE key = 'p1'", (older,))
+    recorded = dict(db.execute("SELECT key, response FROM idempotency"))
+    db.commit()
+    db.close()
+
+    replay_clock = ManualClock(datetime(2000, 1, 1, tzinfo=UTC))
+    report, upgraded, _ = upgrade(journal, BillingEngine(clock=replay_clock,
+                                                         store=store_factory()),
+                                  replay_clock, say=lambda line: None)
+    assert report.differences == [] and report.kept_answers == len(recorded)
+    calls: dict[str, tuple] = {}
+    for _, actor, method, args in history(START):
+        if "idempotency_key" in args:       # the first call with each key made the answer
+            calls.setdefault(args["idempotency_key"], (actor, method, args))
+    for key, sent in recorded.items():
+        actor, method, args = calls[key]
+        session = upgraded.session(actor)
+        session.answers_as_stored = True        # as the HTTP API asks for answers
+        assert getattr(session, method)(**args) == sent, key
+    bought = upgraded.session("ann").purchase_credits("acme", 400, idempotency_key="p1")
+    assert bought.paid_at is None and bought.model_dump_json(exclude={"paid_at"}) == older

@@ -1,6 +1,7 @@
-"""The concurrency scenarios over HTTP, against `creditdesk serve` on a real SQLite file.
+"""The concurrency scenarios over HTTP, against `creditdesk serve` on a real SQLite file (and
+on PostgreSQL with CREDITDESK_SERVED_STORES=sqlite,postgresql: see served.py).
 
-One server process serves every scenario of this module (each uses its own ids); the same
+One server process per store serves every scenario of this module (each its own ids); the same
 assertions as the in-process engine's, plus: no client ever sees a 5xx or an error body
 outside the contract (a "database is locked" would surface as one of those).
 """
@@ -10,14 +11,15 @@ from __future__ import annotations
 import pytest
 
 from . import scenarios
-from .served import ServedProcess
+from .served import SERVED_STORES, ServedProcess, books
 from .worlds import EMPTY, TEAM, HttpWorld
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
+@pytest.fixture(scope="module", params=SERVED_STORES)
+def world(request, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("served")
-    with ServedProcess(workdir, env={"CREDITDESK_RATE_LIMIT": "off"}) as served:
+    with books(request.param, workdir) as db, \
+            ServedProcess(workdir, db=db, env={"CREDITDESK_RATE_LIMIT": "off"}) as served:
         world = HttpWorld(served.url, served.operator_token)
         world.add_plan(TEAM)
         world.add_plan(EMPTY)

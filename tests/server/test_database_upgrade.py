@@ -7,15 +7,21 @@ and the fixture's differences are exactly the ones this release's rules explain.
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 
 from creditdesk.engine import BillingEngine, ManualClock
-from creditdesk.server.upgrade import is_journal_database, upgrade
+from creditdesk.server.database import sqlite_database
+from creditdesk.server.runner import migrate, sql_app
+from creditdesk.server.upgrade import ASIDE_SUFFIX, is_journal_database, upgrade
+
+from .conftest import OPERATOR
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "journal-v1.db"
 # The one call whose outcome this release's rules change: a debit far below the
@@ -121,3 +127,73 @@ def test_a_stored_first_answer_that_differs_is_reported(journal):
     report, *_ = run_upgrade(journal)
     assert [(d.account_id, d.method) for d in report.differences
             if d.seq < 37] == [("acme", "purchase_credits")]
+
+
+def recorded_answers(path: Path) -> list[tuple]:
+    """(journal position, actor, arguments, first answer as sent) of every stored answer."""
+    with sqlite3.connect(path) as db:
+        return db.execute("SELECT j.seq, j.actor, j.args, i.response FROM idempotency i "
+                          "JOIN journal j ON j.seq = i.journal_seq ORDER BY j.seq").fetchall()
+
+
+def test_the_upgrade_keeps_the_journals_first_answers(journal):
+    report, engine, _, lines = run_upgrade(journal)
+    # Every answer it checked and found the same, up to the one that diverged (#37): from
+    # there on, invoice numbers moved and this release's answers describe the books.
+    kept = [seq for seq, *_ in recorded_answers(journal) if seq < 37]
+    assert report.kept_answers == len(kept) == report.checked_answers
+    assert lines[-1].endswith(f"{len(kept)} first answers kept as recorded")
+    _, actor, args, sent = next(row for row in recorded_answers(journal)
+                                if '"fixture-pack-1"' in row[2])
+    again = engine.session(actor).purchase_credits(**json.loads(args))
+    # The journal release sent no `paid_at`: read back, the answer has none either.
+    assert again.model_dump_json(exclude={"paid_at"}) == sent and again.paid_at is None
+
+
+async def test_a_replay_after_the_upgrade_sends_the_journals_bytes(journal):
+    """The first answer exactly as first given, also across the upgrade: the journal
+    release's answers (no `paid_at` on an invoice) go out as it sent them, byte for byte,
+    not as this release would render the same invoice."""
+    database = sqlite_database(journal)
+    migrate(database, None, lambda line: None)      # upgrades the journal file in place
+    answers = recorded_answers(journal.with_name(journal.name + ASIDE_SUFFIX))
+    refused_now = {seq for _, seq, _ in EXPECTED}   # this release refuses that debit
+    app, store = sql_app(database, OPERATOR, None, {"rate": None})
+    replayed: dict[int, bytes] = {}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://api") as client:
+        tokens: dict[str, str] = {}
+        for seq, actor, args, _ in answers:
+            if seq in refused_now:
+                continue
+            if actor not in tokens:
+                issued = await client.post(f"/v1/admin/users/{actor}/tokens", json={},
+                                           headers={"Authorization": f"Bearer {OPERATOR}"})
+                tokens[actor] = issued.json()["token"]
+            call = json.loads(args)
+            path, body = _request_of(call)
+            response = await client.post(path, json=body, headers={
+                "Authorization": f"Bearer {tokens[actor]}",
+                "Idempotency-Key": call["idempotency_key"]})
+            assert response.status_code == 200, response.text
+            replayed[seq] = response.content
+    store.close()
+    sent = {seq: response.encode() for seq, _, _, response in answers}
+    before = [seq for seq in sent if seq < min(refused_now)]
+    assert len(before) >= 10
+    assert [replayed[seq] for seq in before] == [sent[seq] for seq in before]
+    pack = next(seq for seq, _, args, _ in answers if '"fixture-pack-1"' in args)
+    assert b'"paid_at"' not in replayed[pack]
+    # After #37 invoices are numbered one lower: the answer names the invoice the books
+    # hold (this release's answer, kept from the upgrade on).
+    pat = next(seq for seq, _, args, _ in answers if '"fixture-pat-pack"' in args)
+    assert (json.loads(sent[pat])["id"], json.loads(replayed[pat])["id"]) == \
+        ("in_000015", "in_000014")
+
+
+def _request_of(call: dict) -> tuple[str, dict]:
+    account = call["account_id"]
+    if "campaign" in call:
+        return (f"/v1/accounts/{account}/usage",
+                {"credits": call["credits"], "campaign": call["campaign"]})
+    return f"/v1/accounts/{account}/purchases", {"credits": call["credits"]}

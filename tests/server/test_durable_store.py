@@ -7,6 +7,7 @@ second app on it at the same time. Nothing is replayed: both read the tables.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import httpx
@@ -146,6 +147,73 @@ async def test_a_replay_is_the_first_answer_on_another_worker_and_after_a_restar
         "/v1/accounts/acme/usage", json={"credits": 100, "campaign": "a"},
         headers={**owner, "Idempotency-Key": "K"}))
     assert {(a.status_code, a.content) for a in answers} == {(200, answers[0].content)}
+
+
+async def first_answers(client, owner: dict) -> dict[str, tuple[str, dict, bytes]]:
+    """A debit, a purchase and the payment of a failed purchase: key -> (path, body, the
+    first answer's bytes)."""
+    calls = {"d1": ("/v1/accounts/acme/usage", {"credits": 300, "campaign": "a"}),
+             "p1": ("/v1/accounts/acme/purchases", {"credits": 400})}
+    await client.put("/v1/admin/payments/acme", headers=OP, json={"decline": True})
+    declined = await client.post("/v1/accounts/acme/purchases", json={"credits": 200},
+                                 headers={**owner, "Idempotency-Key": "f1"})
+    assert declined.status_code == 402
+    await client.put("/v1/admin/payments/acme", headers=OP, json={"decline": False})
+    failed = next(i for i in (await client.get("/v1/accounts/acme/invoices",
+                                               headers=owner)).json()
+                  if i["status"] == "failed")
+    calls["pay1"] = (f"/v1/accounts/acme/invoices/{failed['id']}/pay", None)
+    answers = {}
+    for key, (path, body) in calls.items():
+        response = await client.post(path, json=body,
+                                     headers={**owner, "Idempotency-Key": key})
+        assert response.status_code == 200, response.text
+        answers[key] = (path, body, response.content)
+    return answers
+
+
+def kept_answers(path) -> dict[str, str]:
+    with sqlite3.connect(path) as db:
+        return dict(db.execute("SELECT key, answer FROM idempotency WHERE account_id = "
+                               "'acme'"))
+
+
+async def test_each_first_answer_is_kept_as_sent_and_replayed_as_kept(server):
+    first, second = await server.start(), await server.start()
+    owner = {"Authorization": f"Bearer {await set_up(first)}"}
+    answers = await first_answers(first, owner)
+    # Kept with its record, in the call's own transaction: the very bytes sent.
+    assert {key: kept_answers(server.path)[key].encode() for key in answers} == \
+        {key: sent for key, (_, _, sent) in answers.items()}
+    for client in (second, first):
+        for key, (path, body, sent) in answers.items():
+            again = await client.post(path, json=body,
+                                      headers={**owner, "Idempotency-Key": key})
+            assert (again.status_code, again.content) == (200, sent)
+
+
+async def test_a_replay_sends_the_kept_bytes_not_todays_rendering_of_them(server):
+    """An answer first sent by a release whose invoices had no `paid_at` (as the journal
+    release's did) goes out exactly so, on every worker and after a restart: a model read
+    back and serialised again would add `"paid_at":...`."""
+    client = await server.start()
+    owner = {"Authorization": f"Bearer {await set_up(client)}"}
+    answers = await first_answers(client, owner)
+    with sqlite3.connect(server.path) as db:
+        for key in ("p1", "pay1"):
+            older = json.loads(answers[key][2])
+            del older["paid_at"]
+            db.execute("UPDATE idempotency SET answer = ? WHERE key = ?",
+                       (json.dumps(older, separators=(",", ":"), ensure_ascii=False), key))
+    kept = kept_answers(server.path)
+    await server.stop()
+    workers = [await server.start(), await server.start()]
+    for worker in workers:
+        for key, (path, body, _) in answers.items():
+            again = await worker.post(path, json=body,
+                                      headers={**owner, "Idempotency-Key": key})
+            assert (again.status_code, again.content) == (200, kept[key].encode())
+    assert all(b'"paid_at"' not in kept[key].encode() for key in ("p1", "pay1"))
 
 
 async def test_the_books_are_tables_and_tokens_are_only_hashes(server):

@@ -16,6 +16,10 @@ from creditdesk.models import (
     UsageSeries,
 )
 
+# The tests that read or write books run on memory, SQLite and PostgreSQL (@on_every_store);
+# the checks the HTTP layer makes before the books (tokens, roles, bodies) on memory only.
+from tests.store.stores import on_every_store, store_factory_memory_unless_asked  # noqa: F401
+
 from .conftest import assert_error, parse_list
 
 KEY = {"Idempotency-Key": "k-1"}
@@ -66,6 +70,7 @@ async def snapshot(api) -> tuple:
             api.world.session("ann").balance("acme"))
 
 
+@on_every_store
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=ids)
 async def test_the_owner_gets_each_answer_as_json(api, endpoint):
     response = await call(api, "ann", endpoint)
@@ -73,6 +78,7 @@ async def test_the_owner_gets_each_answer_as_json(api, endpoint):
     assert response.headers["content-type"] == "application/json"
 
 
+@on_every_store
 async def test_answers_are_the_contract_models(api):
     c, auth = api.client, api.auth("ann")
     Identity.model_validate_json((await c.get("/v1/me", headers=auth)).content)
@@ -117,6 +123,7 @@ async def test_an_outsider_learns_nothing_even_with_a_bad_body(api, endpoint):
     assert await snapshot(api) == before
 
 
+@on_every_store
 async def test_a_limit_for_someone_outside_the_org_is_404(api):
     response = await api.client.put("/v1/accounts/acme/members/dan/limit",
                                     headers=api.auth("ann"), json={"limit": 5})
@@ -206,6 +213,7 @@ async def test_usage_history_needs_two_instants_with_offsets(api, query, field):
     assert_error(response, 422, "invalid_request", field=field)
 
 
+@on_every_store
 async def test_usage_history_accepts_any_offset_and_checks_its_options(api):
     auth = api.auth("bob")
     ok = await api.client.get("/v1/accounts/acme/usage-history?start=2026-01-01T01:00:00%2B01:00"
@@ -217,6 +225,7 @@ async def test_usage_history_accepts_any_offset_and_checks_its_options(api):
     assert_error(bad, 422, "invalid_request", field="granularity")
 
 
+@on_every_store
 async def test_ledger_pages_newest_first_with_a_capped_limit(api):
     session = api.world.session("ann")
     for n in range(5):
@@ -235,6 +244,7 @@ async def test_ledger_pages_newest_first_with_a_capped_limit(api):
                      422, "invalid_request", field=field)
 
 
+@on_every_store
 async def test_members_and_invoices_page_with_a_total(api):
     auth = api.auth("ann")
     page = await api.client.get("/v1/accounts/acme/members?offset=1&limit=1", headers=auth)
@@ -249,6 +259,7 @@ async def test_members_and_invoices_page_with_a_total(api):
     assert invoices.headers["X-Total-Count"] == "1"
 
 
+@on_every_store
 async def test_an_idempotent_replay_returns_the_first_body_and_a_conflict_is_409(api):
     headers = api.auth("cat", **{"Idempotency-Key": "once"})
     first = await api.client.post("/v1/accounts/acme/usage", headers=headers,
@@ -263,6 +274,7 @@ async def test_an_idempotent_replay_returns_the_first_body_and_a_conflict_is_409
                  409, "idempotency_conflict", field="idempotency_key")
 
 
+@on_every_store
 async def test_refusals_that_cost_money_share_402_and_differ_by_code(api):
     owner = api.auth("ann")
     limit = await api.client.put("/v1/accounts/acme/members/cat/limit", headers=owner,
@@ -285,6 +297,7 @@ async def test_refusals_that_cost_money_share_402_and_differ_by_code(api):
                  402, "payment_declined")
 
 
+@on_every_store
 async def test_auto_recharge_put_replaces_settings_and_a_missing_cap_means_none(api):
     owner = api.auth("ann")
     body = {"enabled": True, "threshold": 100, "amount": 400, "monthly_cap_cents": 1000}
@@ -295,6 +308,7 @@ async def test_auto_recharge_put_replaces_settings_and_a_missing_cap_means_none(
     assert replaced.json()["monthly_cap_cents"] is None
 
 
+@on_every_store
 async def test_plan_change_is_pending_until_cancelled(api):
     owner = api.auth("ann")
     changed = (await api.client.put("/v1/accounts/acme/subscription", headers=owner,

@@ -19,6 +19,7 @@ from creditdesk.errors import (
     Unauthenticated,
 )
 from creditdesk.server.runner import bind, url_of, uvicorn_server
+from tests.store.stores import store_factory_on_every_store  # noqa: F401 (memory, SQLite, PG)
 from tests.support.live_server import LiveServer
 
 START = datetime(2026, 1, 1, tzinfo=UTC)

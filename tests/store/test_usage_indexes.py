@@ -20,7 +20,7 @@ def _indexes(store: SqlStore) -> dict[str, dict[str, list[str]]]:
 
 def test_a_database_one_step_behind_gets_the_indexes(tmp_path):
     store = SqlStore(f"sqlite:///{tmp_path / 'books.db'}")
-    assert STEPS[-1] is _index_usage_by_key
+    version = STEPS.index(_index_usage_by_key) + 1
     store.migrate()
     for table, (name, columns) in INDEXES.items():
         assert _indexes(store)[table][name] == columns
@@ -28,8 +28,8 @@ def test_a_database_one_step_behind_gets_the_indexes(tmp_path):
     with store.engine.begin() as conn:
         for name, _ in INDEXES.values():
             conn.execute(sa.text(f"DROP INDEX {name}"))
-        conn.execute(sa.text("DELETE FROM schema_version WHERE version = :v"),
-                     {"v": len(STEPS)})
+        conn.execute(sa.text("DELETE FROM schema_version WHERE version >= :v"),
+                     {"v": version})
     assert all(name not in _indexes(store)[table] for table, (name, _) in INDEXES.items())
     assert store.migrate() == len(STEPS)
     for table, (name, columns) in INDEXES.items():

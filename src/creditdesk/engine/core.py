@@ -17,6 +17,7 @@ from .. import rules
 from ..errors import AlreadyExists, InvalidRequest, NotFound
 from ..models import Balance, CreditPack, Invoice, LedgerEntry, Plan, trusted_builder
 from ..store import MemoryStore
+from ..store.first_answers import invoice_answer
 from ..store.ledger import (
     ACTOR,
     AT,
@@ -400,8 +401,5 @@ class BillingEngine:
 
     @staticmethod
     def invoice_model(account: Account, row: InvoiceRow) -> Invoice:
-        return Invoice(id=row.id, number=row.number, account_id=account.id,
-                       created_at=row.created_at, kind=row.kind, credits=row.credits,
-                       amount_cents=row.amount_cents, status=row.status,
-                       description=row.description, payment_method=row.payment_method,
-                       paid_at=row.paid_at)
+        # One mapping, shared with the rebuild of a first answer (store/first_answers.py).
+        return invoice_answer(account.id, row)

@@ -32,14 +32,16 @@ NO_ROW = -1
 
 
 def pay(engine: BillingEngine, account: Account, user_id: str, invoice_id: object,
-        key: object, attempt: str, now: datetime) -> Invoice:
+        key: object, attempt: str, now: datetime) -> Invoice | None:
+    """The paid invoice; None for the replay of the call that paid it (whose first answer
+    the session gives: it is kept with the key)."""
     rules.check_text(invoice_id, "invoice_id", max_length=64)
     rules.check_text(key, "idempotency_key", max_length=255)
     first = account.invoice_payments.get(key)
     if first is not None:
         if first[:2] != (invoice_id, user_id):
             raise _conflict(key)
-        return engine.invoice_model(account, account.invoices.find(invoice_id))
+        return None
     if account.idempotency.get(key) is not None:
         raise _conflict(key)        # the key belongs to a debit or a purchase
     invoice = account.invoices.find(invoice_id)
@@ -58,7 +60,10 @@ def pay(engine: BillingEngine, account: Account, user_id: str, invoice_id: objec
                               f"({format_cents(invoice.amount_cents)}) is still unpaid. "
                               f"Update the payment method in the portal and try again.")
     _apply(engine, account, user_id, invoice, key, now)
-    return engine.invoice_model(account, invoice)
+    answer = engine.invoice_model(account, invoice)
+    if engine.store.keeps_answers:
+        account.answers[key] = answer       # in this transaction, with its record
+    return answer
 
 
 def _apply(engine: BillingEngine, account: Account, user_id: str, invoice: InvoiceRow,

@@ -64,19 +64,25 @@ def debit(engine: BillingEngine, account: Account, member: Membership, credits: 
                                   f"of {format_credits(credits)}; ask an owner to add "
                                   f"credits")
     from_base, from_rollover, from_purchased = split
-    account.base = base - from_base
-    account.rollover = rollover - from_rollover
-    account.purchased = purchased - from_purchased
-    member.used += credits
+    # Most debits come from one bucket: the others are left untouched rather than rewritten.
+    if from_base:
+        account.base = base - from_base
+    if from_rollover:
+        account.rollover = rollover - from_rollover
+    if from_purchased:
+        account.purchased = purchased - from_purchased
+    used = member.used = used_before + credits
     account.used += credits
-    if base + rollover + purchased == credits:     # the debit took everything
+    if before + recharged == credits:     # the debit took everything
         engine.pause(account, ZERO_BALANCE)
-    campaign_code = engine.names.ids.get(campaign)
+    names = engine.names
+    campaign_code = names.ids.get(campaign)
     if campaign_code is None:
-        campaign_code = engine.names.code(campaign)
-    row = engine.append_entry(account, at_us, "usage", member.code, -from_base, -from_rollover,
-                         -from_purchased, campaign_code, key, member.used)
-    account.days.add(at_us // DAY_US, from_base, from_rollover, from_purchased, member.code,
+        campaign_code = names.code(campaign)
+    code = member.code
+    row = engine.append_entry(account, at_us, "usage", code, -from_base, -from_rollover,
+                              -from_purchased, campaign_code, key, used)
+    account.days.add(at_us // DAY_US, from_base, from_rollover, from_purchased, code,
                      campaign_code, credits)
     account.idempotency[key] = row
     if recharged:

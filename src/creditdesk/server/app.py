@@ -98,7 +98,8 @@ def _guarded(app, limits: dict | None, tokens: TokenStore):
     `.state`; the rate limit knows callers by the user their token authenticates."""
     settings = limits_from_env(os.environ) if limits is None else limits
     guarded = guard(app, **settings,
-                    identify=lambda header: tokens.identify(bearer_token(header)))
+                    identify=lambda header: tokens.identify(bearer_token(header)),
+                    identify_cached=lambda header: tokens.cached(bearer_token(header)))
     guarded.state = app.state
     guarded.fastapi = app
     return guarded

@@ -35,21 +35,26 @@ class Gate:
 
     # --- who is calling -----------------------------------------------------------------
 
-    def caller(self, request: Request) -> str:
-        who = self.tokens.identify(bearer_token(request.headers.get("authorization")))
+    async def caller(self, request: Request) -> str:
+        token = bearer_token(request.headers.get("authorization"))
+        found, who = self.tokens.cached(token)
+        if not found:
+            # A token this worker has not seen (or a made-up one) is looked up in the
+            # database: in a thread, like every store call, never on the event loop.
+            who = await self.service.read(lambda: self.tokens.identify(token))
         if who is None:
             raise Unauthenticated("a valid token is required: send "
                                   "'Authorization: Bearer <token>'")
         return who
 
-    def user(self, request: Request) -> str:
-        who = self.caller(request)
+    async def user(self, request: Request) -> str:
+        who = await self.caller(request)
         if who == OPERATOR:
             raise Unauthenticated("the operator token is not a user; use a user's token")
         return who
 
-    def operator(self, request: Request) -> None:
-        if self.caller(request) != OPERATOR:
+    async def operator(self, request: Request) -> None:
+        if await self.caller(request) != OPERATOR:
             raise PermissionDenied("Operator only: this path needs the operator token",
                                    required_role="operator")
 

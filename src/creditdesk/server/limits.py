@@ -166,7 +166,9 @@ class RateLimit:
     that authenticates nobody spends the client address's bucket of failed attempts
     (`failed_rate`/`failed_burst`, much smaller), so a stream of made-up tokens is slowed
     like one caller. Without `identify` the caller is the header (hashed, so the table holds
-    no tokens). No header at all: the client address. The address is the peer's, or what
+    no tokens). `identify_cached` (the header -> (found, user id or None)) answers without
+    a database where it can, so only a token this process has not seen costs a thread. No
+    header at all: the client address. The address is the peer's, or what
     uvicorn made of `X-Forwarded-For` from a proxy the operator trusts
     (`--forwarded-allow-ips`), never a header anyone can send. Over the limit the answer is
     429 `rate_limited` with `Retry-After` in whole seconds (at least 1). `rate=None` turns
@@ -179,7 +181,9 @@ class RateLimit:
                  max_callers: int = DEFAULT_MAX_CALLERS,
                  identify: Callable[[str], str | None] | None = None,
                  failed_rate: float = DEFAULT_FAILED_RATE,
-                 failed_burst: int = DEFAULT_FAILED_BURST) -> None:
+                 failed_burst: int = DEFAULT_FAILED_BURST,
+                 identify_cached: Callable[[str], tuple[bool, str | None]] | None = None,
+                 ) -> None:
         if rate is not None and not (isinstance(rate, (int, float)) and rate > 0):
             raise ValueError(f"rate must be a positive number or None, not {rate!r}")
         if type(burst) is not int or burst < 1:
@@ -190,6 +194,7 @@ class RateLimit:
         self.clock = clock
         self.max_callers = max_callers
         self.identify = identify
+        self.identify_cached = identify_cached
         self.failed_rate = failed_rate
         self.failed_burst = failed_burst
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
@@ -200,10 +205,11 @@ class RateLimit:
         if scope["type"] != "http" or self.rate is None:
             await self.app(scope, receive, send)
             return
+        known = self.known_bucket(scope)
         try:
             # In a thread: a token this process has not seen yet is looked up in the
             # database, which must never stall the event loop (or hang it while away).
-            caller, failed = await anyio.to_thread.run_sync(self.bucket_of, scope)
+            caller, failed = known or await anyio.to_thread.run_sync(self.bucket_of, scope)
         except Exception as error:  # noqa: BLE001 - the lookup failed, not the caller
             log.error("token lookup failed: %s", str(error).splitlines()[0][:200])
             await send_error(send, Unavailable("the server cannot check tokens right now; "
@@ -217,6 +223,21 @@ class RateLimit:
         retry_after = max(1, math.ceil(wait))
         await send_error(send, RateLimited(f"Too many requests: retry in {retry_after} s"),
                          [(b"retry-after", str(retry_after).encode())])
+
+    def known_bucket(self, scope: Scope) -> tuple[str, bool] | None:
+        """`bucket_of` when it needs no database (the token is known in this process, or
+        there is none), else None. Asked on the event loop: a thread hop per request cost
+        more than the limit's own work."""
+        authorization = _header(scope, b"authorization")
+        if self.identify is None or not authorization:
+            return self.caller(scope), False
+        if self.identify_cached is None:
+            return None
+        found, who = self.identify_cached(authorization.decode("latin-1"))
+        if not found:
+            return None
+        return ("user:" + who, False) if who is not None else ("failed:" + _address(scope),
+                                                               True)
 
     def bucket_of(self, scope: Scope) -> tuple[str, bool]:
         """(the bucket's key, whether it is a failed-authentication bucket)."""
@@ -363,11 +384,13 @@ def guard(app: ASGIApp, *, max_bytes: int = DEFAULT_MAX_BODY_BYTES,
           rate: float | None = DEFAULT_RATE, burst: int = DEFAULT_BURST,
           clock: Callable[[], float] = time.monotonic,
           identify: Callable[[str], str | None] | None = None,
-          max_in_flight: int = DEFAULT_MAX_IN_FLIGHT) -> ASGIApp:
+          max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+          identify_cached: Callable[[str], tuple[bool, str | None]] | None = None) -> ASGIApp:
     """Wrap `app` in the guards; the in-flight limit and then the rate limit go outside,
     so a flood is turned away before any token is looked up or any body is read."""
     limited = RateLimit(OneSegmentIds(BodySizeLimit(app, max_bytes=max_bytes)), rate=rate,
-                        burst=burst, clock=clock, identify=identify)
+                        burst=burst, clock=clock, identify=identify,
+                        identify_cached=identify_cached)
     return InFlightLimit(limited, max_in_flight=max_in_flight)
 
 

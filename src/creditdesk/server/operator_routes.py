@@ -36,7 +36,7 @@ def add_operator_routes(app: FastAPI, gate: Gate) -> None:
 
     async def operator_call(request: Request, model: type[BaseModel], command: Callable,
                             **fixed: Any) -> tuple[BaseModel, Any]:
-        gate.operator(request)
+        await gate.operator(request)
         body = await gate.parse(request, model)
         if isinstance(body, InvalidRequest):
             raise body
@@ -75,7 +75,7 @@ def add_operator_routes(app: FastAPI, gate: Gate) -> None:
               response_model=bodies.TokenIssued, tags=["operator"],
               openapi_extra=body_doc(bodies.NewToken))
     async def issue_token(user_id: str, request: Request):
-        gate.operator(request)
+        await gate.operator(request)
         body = await gate.parse(request, bodies.NewToken)
         if isinstance(body, InvalidRequest):
             raise body

@@ -24,11 +24,15 @@ from pydantic import BaseModel
 from ..engine import BillingEngine, BillingSession, ManualClock
 from ..errors import AlreadyExists, InvalidRequest, NotFound
 from ..models import Plan
+from ..store.first_answers import StoredAnswer
 from .tokens import OPERATOR
 
 DEMO_LIMITS = {"members": (5, 20_000), "months": (1, 36)}
 LATEST_TEST_TIME = datetime(2200, 1, 1, tzinfo=UTC)
 EARLIEST_TEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+# Sessions kept by a service at most (a few hundred bytes each); past it they are dropped
+# and made again, so a process serving millions of users does not keep them all.
+MAX_SESSIONS = 100_000
 
 
 class StorageFailure(Exception):
@@ -151,6 +155,13 @@ class BillingService:
                  test_clock: ManualClock | None = None) -> None:
         self.test_clock = test_clock
         self.operator = Operator(engine, test_clock)
+        # Each caller's session, once the engine has found the user: users are never
+        # removed, so the check need not run again (on SQL books it was two queries in two
+        # transactions, a fifth of a debit's CPU). Kept per engine: loading the demo into
+        # an in-memory engine replaces the engine, and its users with it.
+        self._sessions: dict[str, BillingSession] = {}
+        self._sessions_engine: BillingEngine | None = None
+        self.calls_at_once = calls_at_once(engine.store)
 
     @property
     def engine(self) -> BillingEngine:
@@ -163,11 +174,21 @@ class BillingService:
         try:
             if actor == OPERATOR:
                 return OPERATOR_COMMANDS[operator_command(command)](self.operator, **kwargs)
-            session = self.engine.session(actor)
-            return getattr(session, session_command(command))(**kwargs)
+            return getattr(self.session(actor), session_command(command))(**kwargs)
         except DBAPIError as error:
             self._after_failure()
             raise StorageFailure(_storage_words(error)) from error
+
+    def session(self, actor: str) -> BillingSession:
+        """The engine's session for `actor` (NotFound for an unknown user, every time)."""
+        engine = self.engine
+        if self._sessions_engine is not engine or len(self._sessions) >= MAX_SESSIONS:
+            self._sessions, self._sessions_engine = {}, engine
+        session = self._sessions.get(actor)
+        if session is None:
+            session = self._sessions[actor] = engine.session(actor)
+            session.answers_as_stored = True    # a replay sends its first answer's bytes
+        return session
 
     def _after_failure(self) -> None:
         discard = getattr(self.engine.store, "discard_connections", None)
@@ -177,7 +198,8 @@ class BillingService:
     async def run(self, actor: str, command: Callable, **kwargs: Any) -> Any:
         # In a worker thread: an engine call can take seconds (a year of history by member)
         # and waits on the database; it must never stall the event loop.
-        return await anyio.to_thread.run_sync(self.execute, actor, command, kwargs)
+        return await anyio.to_thread.run_sync(self.execute, actor, command, kwargs,
+                                              limiter=self.calls_at_once)
 
     def run_sync(self, actor: str, command: Callable, **kwargs: Any) -> Any:
         return self.execute(actor, command, kwargs)
@@ -192,7 +214,25 @@ class BillingService:
             except DBAPIError as error:
                 self._after_failure()
                 raise StorageFailure(_storage_words(error)) from error
-        return await anyio.to_thread.run_sync(guarded)
+        return await anyio.to_thread.run_sync(guarded, limiter=self.calls_at_once)
+
+
+def calls_at_once(store) -> anyio.CapacityLimiter | None:
+    """How many engine calls may run at once on `store` (None: anyio's default, 40).
+
+    A PostgreSQL pool holds a bounded number of connections, and a call inside its
+    transaction may need a second one (the test gateway keeps its charges in a transaction
+    of their own, whatever becomes of the caller's). With more calls than the pool's
+    connections, each holding one and waiting for another, none could go on: 16
+    concurrent debits on one account held every connection while the lock's holder waited
+    for one (to read the test clock, which now joins the open transaction instead). As
+    many calls as the pool keeps open (5 of its 15 with the overflow), so every call can
+    have its second. SQLite's pool has no bound."""
+    engine = getattr(store, "engine", None)
+    pool = getattr(engine, "pool", None)
+    if getattr(store, "dialect", "sqlite") == "sqlite" or pool is None:
+        return None
+    return anyio.CapacityLimiter(max(1, pool.size()))
 
 
 def _storage_words(error: Exception) -> str:
@@ -202,7 +242,10 @@ def _storage_words(error: Exception) -> str:
 
 
 def model_json(value: Any) -> bytes:
-    """JSON of a model, a list of models or plain data, without revalidating it."""
+    """JSON of a model, a list of models or plain data, without revalidating it; a first
+    answer the store kept goes out exactly as it was first sent."""
+    if isinstance(value, StoredAnswer):
+        return value.encode()
     if isinstance(value, BaseModel):
         return value.__pydantic_serializer__.to_json(value)
     from pydantic_core import to_json

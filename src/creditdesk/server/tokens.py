@@ -52,6 +52,17 @@ class TokenStore:
                 self._users[digest] = user      # a token never changes its user
         return user
 
+    def cached(self, token: str | None) -> tuple[bool, str | None]:
+        """(True, what `identify` answers) when that needs no database, else (False, None):
+        the rate limit asks on the event loop, and goes to a thread only for the rest."""
+        if not token:
+            return True, None
+        digest = token_hash(token)
+        if self._operator is not None and hmac.compare_digest(digest, self._operator):
+            return True, OPERATOR
+        user = self._users.get(digest)
+        return (True, user) if user is not None or self._shared is None else (False, None)
+
     def issue(self, user_id: str) -> str:
         """A new token for `user_id`, saved before it is returned (shown once)."""
         token = new_token()

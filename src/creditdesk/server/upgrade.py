@@ -72,6 +72,7 @@ class Report:
     differences: list[Difference] = field(default_factory=list)
     checked_entries: int = 0
     checked_answers: int = 0
+    kept_answers: int = 0       # first answers kept as the journal recorded them
 
 
 def is_journal_database(path: Path) -> bool:
@@ -212,7 +213,17 @@ class Replay:
                 if not _same_answer(answer[3], replayed):
                     self._differ(report, say, diverged, answer[0], call,
                                  f"first answer {answer[3]}", f"answer {replayed}")
+                else:
+                    self._keep_answer(answer[0], answer[2], answer[3])
+                    report.kept_answers += 1
         return report
+
+    def _keep_answer(self, account_id: str, key: str, recorded: str) -> None:
+        """A replay of `key` sends what the journal release first sent, byte for byte (not
+        this release's rendering of it, with fields that release never sent). Where the
+        outcome differed, this release's answer stays: it describes the books as they are."""
+        with self.engine.store.write(account_id) as account:
+            account.answers[key] = recorded
 
     def _same(self, call, account, before, after, numbering_diverged, report, say,
               diverged) -> None:
@@ -275,7 +286,8 @@ def upgrade(path: Path, engine: BillingEngine, clock: ManualClock,
     finally:
         journal.close()
     say(f"upgrade: replayed {report.calls} journaled calls, {len(report.differences)} "
-        f"differences from the journal's records")
+        f"differences from the journal's records, {report.kept_answers} first answers "
+        f"kept as recorded")
     return report, replay.engine, tokens
 
 

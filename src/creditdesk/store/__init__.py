@@ -59,9 +59,11 @@ tables). Alerts: `alerting` (`state.AlertConfig`: the settings, the armed thresh
 writes an `alert_outbox` row with each, in the same transaction, for the webhook worker).
 Invoices: `invoices.find(id)`, `latest_of_kind(kind)`, `mark_paid(invoice, at)`, and
 `invoice_payments` (pay_invoice key -> (invoice id, user id, paid at µs)); a paid
-subscription invoice's key is in `idempotency` as -1 (it wrote no ledger row). A replay's
-answer is rebuilt from the first success's ledger row, which stores every value of that
-answer, plus its stored `recharged`: the same answer, byte for byte.
+subscription invoice's key is in `idempotency` as -1 (it wrote no ledger row). First
+answers (store/first_answers.py): where `keeps_answers` (SQL) the engine writes each one
+into `answers` (key -> JSON) in the call's transaction, and a replay sends those bytes; the
+memory store rebuilds a replay's answer from the first success's ledger row (which stores
+every value of it) and `recharged`, keeping in `answers` only answers recorded elsewhere.
 """
 
 from __future__ import annotations

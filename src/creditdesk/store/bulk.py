@@ -12,8 +12,8 @@ or accounts): ids are copied as they are (ledger entry ids, invoice ids), and th
 that hand out the next ones are then set past them, so the next debit continues after.
 
 The rows are what the engine itself writes (store/sql_rows.py), including the usage
-roll-ups per day and per month and the idempotency records, so a history query or a replay
-on the loaded books answers exactly as on the memory books.
+roll-ups per day and per month and the idempotency records with their first answers, so a
+history query or a replay on the loaded books answers exactly as on the memory books.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from .first_answers import answer_json, rebuilt_answer
 from .ledger import (
     ACTOR,
     AT,
@@ -112,7 +113,8 @@ def load_books(source, target, *, batch_rows: int = BATCH_ROWS) -> Loaded:
                 writer.add(invoices, row)
             for key, seq in account.idempotency.items():
                 writer.add(idempotency, {"account_id": account.id, "key": key, "seq": seq,
-                                         "recharged": account.recharged.get(key, 0)})
+                                         "recharged": account.recharged.get(key, 0),
+                                         "answer": _first_answer(account, key, names)})
             for table, row in _rollup_rows(account, names):
                 writer.add(table, row)
             for table, row in _alert_rows(account):
@@ -156,6 +158,14 @@ class _Writer:
                 if rows:
                     conn.execute(table.insert(), rows)
         self.queued, self.count = {}, 0
+
+
+def _first_answer(account, key: str, names: list[str]) -> str:
+    """The JSON a replay sends: one written into the memory books as given (a journal's
+    recorded answer), else the one they rebuild, which is what the memory store's replay
+    of that key answered (the SQL books keep it from now on)."""
+    given = account.answers.get(key)
+    return given if given is not None else answer_json(rebuilt_answer(account, key, names))
 
 
 def _ledger_rows(account, names: list[str]) -> Iterator[dict]:

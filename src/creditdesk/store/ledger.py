@@ -18,7 +18,6 @@ from struct import Struct
 KINDS = ("grant", "rollover", "forfeit", "purchase", "recharge", "usage")
 KIND_CODE = {kind: code for code, kind in enumerate(KINDS)}
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICRO = timedelta(microseconds=1)
 DAY_US = 86_400_000_000
 
 # Field offsets inside a row. `ref` and `actor` are Names codes (-1: none); the buckets are
@@ -34,7 +33,10 @@ _PACK_ROW = Struct(f"{STRIDE}q").pack
 
 
 def to_micros(at: datetime) -> int:
-    return (at - EPOCH) // _MICRO
+    # The delta's fields in integer arithmetic: dividing by a timedelta converts both
+    # operands to microseconds first (a tenth dearer, and this runs on every debit).
+    delta = at - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def from_micros(micros: int) -> datetime:

@@ -16,25 +16,26 @@ from ..models import Plan
 from .ledger import Names
 from .state import Account, User
 
+# The interpreter's re-entrant lock type (`threading.RLock` is a factory returning it).
+_RLock = type(threading.RLock())
 
-class _AccountTransaction:
+
+class _AccountTransaction(_RLock):
     """`with store.write(id) as account`: the account under its lock (None if unknown).
 
     One object per account, made once, so entering costs a lock and nothing else: this
-    sits on the hot path of every debit."""
+    sits on the hot path of every debit. It is the lock itself, so leaving is the lock's
+    own `__exit__` (C, no Python frame)."""
 
-    __slots__ = ("account", "lock")
+    __slots__ = ("account",)
 
     def __init__(self, account: Account | None) -> None:
-        self.lock = threading.RLock()
+        super().__init__()
         self.account = account
 
     def __enter__(self) -> Account | None:
-        self.lock.acquire()
+        self.acquire()
         return self.account
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.lock.release()
 
 
 _NO_ACCOUNT = _AccountTransaction(None)
@@ -43,6 +44,8 @@ _NO_ACCOUNT = _AccountTransaction(None)
 class MemoryStore:
     kind = "memory"
     read_locks = True       # `read` takes the account's lock, so a read may close periods
+    # A replay's answer is rebuilt from the books, not kept (store/first_answers.py).
+    keeps_answers = False
 
     def __init__(self) -> None:
         self.names = Names()

@@ -117,13 +117,15 @@ invoices = sa.Table(
     Column("payment_method", String(200), nullable=False),
     sa.UniqueConstraint("account_id", "seq", name="invoices_account_seq"))
 
-# Key -> the ledger row of its first success and what that success recharged.
+# Key -> the ledger row of its first success, what that success recharged, and its first
+# answer's JSON exactly as it was sent (schema step _keep_first_answers; store/sql_keys.py).
 idempotency = sa.Table(
     "idempotency", metadata,
     Column("account_id", String(80), primary_key=True),
     Column("key", String(255), primary_key=True),
     Column("seq", Big, nullable=False),
-    Column("recharged", Big, nullable=False, default=0))
+    Column("recharged", Big, nullable=False, default=0),
+    Column("answer", Text))
 
 # Usage roll-ups: credits per (day or month, dimension, key). Dimension 0 is the bucket
 # (key base/rollover/purchased), 1 the member, 2 the campaign.
@@ -304,5 +306,17 @@ def _index_usage_by_key(conn: sa.Connection) -> None:
                          "ON usage_month (account_id, dim, month)"))
 
 
+def _keep_first_answers(conn: sa.Connection) -> None:
+    """Each idempotency record keeps its first answer's JSON, so a replay sends it byte for
+    byte after any change of the models. Records kept before this step get the answer
+    rebuilt from their rows, as a replay built it until now (a fresh database has the
+    column from version 1, and no records)."""
+    from .sql_keys import fill_missing_answers
+    if "answer" not in {c["name"] for c in sa.inspect(conn).get_columns("idempotency")}:
+        conn.execute(sa.text("ALTER TABLE idempotency ADD COLUMN answer TEXT"))
+    fill_missing_answers(conn)
+
+
 # The schema's versions in order: a database at version n runs STEPS[n:] on migrate().
-STEPS = [_create_books, _add_webhooks, _add_alerts, _index_usage_by_key]
+STEPS = [_create_books, _add_webhooks, _add_alerts, _index_usage_by_key,
+         _keep_first_answers]

@@ -32,7 +32,6 @@ from .ledger import (
 )
 from .schema import (
     accounts,
-    idempotency,
     invoice_keys,
     invoice_payments,
     invoices,
@@ -45,6 +44,7 @@ from .sql_alerts import (
     load_alert_config,
     save_alert_config,
 )
+from .sql_keys import SqlKeyRecords
 from .sql_usage import SqlDays
 from .state import (
     Account,
@@ -298,29 +298,6 @@ class SqlInvoices:
         invoice.paid_at = paid_at
 
 
-class SqlKeys:
-    """key -> a column of its idempotency record (`seq`: the first success's ledger row;
-    `recharged`: what it recharged). Written at once; read under the account's lock."""
-
-    def __init__(self, conn: sa.Connection, account_id: str, column: str) -> None:
-        self.conn, self.account_id, self.column = conn, account_id, column
-
-    def get(self, key: str, default=None):
-        value = self.conn.execute(sa.select(idempotency.c[self.column]).where(
-            idempotency.c.account_id == self.account_id, idempotency.c.key == key)).scalar()
-        return default if value is None or (self.column == "recharged" and not value) \
-            else value
-
-    def __setitem__(self, key: str, value: int) -> None:
-        if self.column == "seq":
-            self.conn.execute(idempotency.insert().values(
-                account_id=self.account_id, key=key, seq=value, recharged=0))
-        else:
-            self.conn.execute(idempotency.update().where(
-                idempotency.c.account_id == self.account_id, idempotency.c.key == key)
-                .values(recharged=value))
-
-
 # --- the account row -----------------------------------------------------------------------
 
 def load_account(store: SqlStore, conn: sa.Connection, account_id: str, *,
@@ -354,8 +331,10 @@ def load_account(store: SqlStore, conn: sa.Connection, account_id: str, *,
     account.members = SqlMembers(conn, account_id, names)
     account.ledger = SqlLedger(conn, account_id, names, r.ledger_rows)
     account.invoices = SqlInvoices(conn, account_id, r.invoice_count)
-    account.idempotency = SqlKeys(conn, account_id, "seq")
-    account.recharged = SqlKeys(conn, account_id, "recharged")
+    keys = SqlKeyRecords(conn, account_id)
+    account.idempotency = keys.view("seq")
+    account.recharged = keys.view("recharged")
+    account.answers = keys.view("answer")
     account.days = SqlDays(conn, account_id, names)
     account.invoice_payments = SqlPayments(conn, account_id)
     account.alerts = SqlAlerts(conn, account_id)
@@ -394,6 +373,7 @@ def save_account(store: SqlStore, conn: sa.Connection, account: Account,
     if values != loaded:
         conn.execute(_ACCOUNT_UPDATE, dict(values, w_id=account.id))
     account.members.save(store)
+    account.idempotency.records.save()
     account.days.save(store.dialect)
     save_alert_config(store.dialect, conn, account)
 

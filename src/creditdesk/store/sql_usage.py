@@ -16,6 +16,7 @@ from .schema import usage_day, usage_month
 from .sql_alerts import upsert_dialect
 from .state import DayUsage
 
+
 class SqlDays:
     """Usage roll-ups per day and per month: debits add to them at commit (one upsert per
     key), history reads whole days at once, so neither ever scans the ledger."""

@@ -70,9 +70,13 @@ class DayRollups(dict):
         day = self.get(day_index)
         if day is None:
             day = self[day_index] = DayUsage()
-        day.base += from_base
-        day.rollover += from_rollover
-        day.purchased += from_purchased
+        # Most debits take from one bucket: the others' sums are left as they are.
+        if from_base:
+            day.base += from_base
+        if from_rollover:
+            day.rollover += from_rollover
+        if from_purchased:
+            day.purchased += from_purchased
         by_member = day.by_member
         by_member[member] = by_member.get(member, 0) + credits
         by_campaign = day.by_campaign
@@ -214,6 +218,7 @@ class Account:
         "alerting",
         "alerts",
         "anchor",
+        "answers",
         "base",
         "billing_start",
         "days",
@@ -274,6 +279,10 @@ class Account:
         # what the first answer said, not guess it from the rows around it.
         self.recharged: dict[str, int] = {}
         self.days = DayRollups()                # days since the epoch -> usage
+        # key -> first answer JSON kept as given: the SQL store's every answer; in memory
+        # only answers recorded elsewhere (a journal's, by the upgrade). The memory store
+        # rebuilds the others from the books (store/first_answers.py says why).
+        self.answers: dict[str, str] = {}
 
     @property
     def total(self) -> int:

@@ -25,6 +25,11 @@ Interface (for screens and tests):
   toasts the note and bumps `data_version`). Every worker is made with
   `exit_on_error=False`: a failure nobody caught reaches the one `on_worker_state_changed`
   handler, which reports it in words instead of crashing the dashboard.
+- First visits: once the first screen shows figures (`FiguresShown`), a thread imports
+  every other screen's module (and plotext), so no first visit waits on the loop for an
+  import; `refresh_css` skips Textual's full re-parse and restyle of every screen when
+  nothing the rules resolve to changed (`styles.RestyleGate`), which Textual otherwise
+  does on each mode's first visit. `warm_up_done` is True once the imports are done.
 - `collector` (QuietCollector): while the app runs, the cycle collector's full passes
   wait for a few seconds without keys or clicks (they froze the screen for hundreds of
   milliseconds with the 10,000-member demo in memory); thresholds are restored on unmount.
@@ -55,8 +60,8 @@ from .commands import CreditDeskCommands
 from .demo_controls import DemoControls
 from .permissions import role_reason
 from .quiet_collector import QuietCollector
-from .screens.base import DataChanged
-from .styles import all_stylesheets
+from .screens.base import DataChanged, FiguresShown
+from .styles import RestyleGate, all_stylesheets
 from .widgets.context_header import SCREEN_KEYS
 from .widgets.error_note import describe_error
 
@@ -85,6 +90,12 @@ def screen_factory(target: str) -> Callable[[], Screen]:
     make.__qualname__ = make.__name__ = class_name
     return make
 
+
+# Imported in a thread once the first screen shows figures, so that no first visit of a
+# screen, modal or chart waits on the loop for its module (plotext alone is tens of ms).
+WARM_UP_MODULES = (*(target.partition(":")[0] for target in SCREEN_CLASSES.values()),
+                   "creditdesk.tui.help", "creditdesk.tui.context_picker",
+                   "creditdesk.tui.confirm", "textual_plotext")
 
 REMOTE_REFRESH_SECONDS = 10.0
 # How often the quiet collector looks whether a full pass of the cycle collector is due.
@@ -141,6 +152,7 @@ class CreditDeskApp(App[None]):
                  context: str | None = None, refresh_seconds: float | None = None,
                  keymap: dict[str, str] | None = None, theme: str | None = None,
                  remember_theme: Callable[[str], None] | None = None) -> None:
+        self.restyle_gate = RestyleGate()  # before Textual may call refresh_css
         # NO_COLOR: Textual's ANSI mode strips every colour; otherwise it only turns the
         # theme grey, still in 256-colour codes.
         super().__init__(ansi_color=True if "NO_COLOR" in os.environ else None)
@@ -156,6 +168,8 @@ class CreditDeskApp(App[None]):
         self.clock = clock or _utc_now
         self.demo = demo
         self.welcome_pending = demo is not None
+        self._warm_up_started = False
+        self.warm_up_done = False  # True once every screen module is imported
         self._identity_ready = asyncio.Event()
         self._live_timer = None
         self.collector = QuietCollector()
@@ -191,6 +205,13 @@ class CreditDeskApp(App[None]):
             except OSError as error:
                 self.notify(f"The theme could not be saved: {error}", severity="warning")
 
+    def refresh_css(self, animate: bool = True) -> None:
+        # Skipped when nothing the rules resolve to changed (see RestyleGate): a screen's
+        # first visit then costs its own widgets' styling, not the whole app's.
+        if self.restyle_gate.needed(self.get_css_variables(), frozenset(self.classes),
+                                    self.stylesheet.source):
+            super().refresh_css(animate)
+
     def on_data_changed(self, message: DataChanged) -> None:
         """A screen saw the backend accept a change: every screen reloads its figures."""
         message.stop()
@@ -198,6 +219,20 @@ class CreditDeskApp(App[None]):
             self.record_change(message.note, title=message.title)
         else:
             self._bump_data()
+
+    def on_figures_shown(self, message: FiguresShown) -> None:
+        message.stop()
+        if not self._warm_up_started:
+            self._warm_up_started = True
+            # Once the figures are on the terminal: they never wait for the imports.
+            self.call_after_refresh(self.run_worker, self._import_screens, thread=True,
+                                    group="warm-up", name="import screens",
+                                    exit_on_error=False)
+
+    def _import_screens(self) -> None:
+        for module in WARM_UP_MODULES:
+            import_module(module)
+        self.warm_up_done = True
 
     def _bump_data(self) -> None:
         self.data_version += 1

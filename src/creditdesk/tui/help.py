@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.geometry import Size
 from textual.screen import ModalScreen, Screen
+from textual.strip import Strip
+from textual.style import Style
+from textual.visual import Visual, visualize
+from textual.widget import Widget
 from textual.widgets import Label, Static
 
 INTRO = ("CreditDesk shows the credits of the account your work is charged to (named in the "
@@ -36,12 +43,51 @@ def binding_rows(screen: Screen) -> list[tuple[str, str, str]]:
     return rows
 
 
+class KeyTable(Widget):
+    """The table of keys, drawn once per width and look. In a Static, Textual rendered the
+    wrapping three-column table five times on opening (widths, height, lines), 60 ms; the
+    scrolling dialog still measures it at two widths (with and without its scrollbar),
+    again and again, so each width's lines are kept."""
+
+    DEFAULT_CSS = """
+    KeyTable { height: auto; }
+    """
+
+    def __init__(self, table: Table) -> None:
+        super().__init__()
+        self.table = table
+        self._drawn: dict[tuple[int, Style], list[Strip]] = {}
+
+    def _lines_at(self, width: int) -> list[Strip]:
+        if width <= 0:
+            return []
+        key = (width, self.visual_style)
+        if key not in self._drawn:
+            # Drawn the way Static draws a Rich renderable, so it looks the same.
+            self._drawn[key] = Visual.to_strips(self, visualize(self, self.table), width,
+                                                None, key[1])
+        return self._drawn[key]
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return len(self._lines_at(width))
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        lines = self._lines_at(width)
+        return lines[y] if y < len(lines) else Strip.blank(width, self.visual_style.rich_style)
+
+
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,question_mark,f1", "dismiss", "Close", id="help.close")]
 
     def __init__(self, beneath: Screen) -> None:
         super().__init__()
         self.beneath = beneath
+
+    async def on_screen_resume(self) -> None:
+        # Before Textual restyles the dialog on showing it: a turn for keys and frames
+        # between composing and styling (as BillingScreen does).
+        await asyncio.sleep(0)
 
     def compose(self) -> ComposeResult:
         table = Table(box=None, show_header=True, expand=True)
@@ -55,5 +101,5 @@ class HelpScreen(ModalScreen[None]):
         with VerticalScroll(id="help", classes="dialog"):
             yield Label("Keys", classes="title")
             yield Static(INTRO, classes="intro")
-            yield Static(table)
+            yield KeyTable(table)
             yield Label("escape: close", classes="hint")

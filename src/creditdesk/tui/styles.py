@@ -29,3 +29,35 @@ def all_stylesheets() -> list[Path]:
     folder = styles_dir()
     return [folder / "app.tcss", *sorted(p for p in folder.glob("*.tcss")
                                          if p.name != "app.tcss")]
+
+
+class RestyleGate:
+    """Says whether `App.refresh_css` has anything to redo.
+
+    Textual calls `refresh_css` the first time each mode's screen is shown; it then
+    re-parses every rule of every stylesheet (its parse cache is dropped) and restyles every
+    widget of every screen mounted so far: 100-300 ms on the loop, growing with each screen
+    visited. Yet the new screen's widgets were already styled when they were mounted. A full
+    refresh is only needed when what the rules resolve to can have changed: the theme's
+    variables, the app's classes (`-dark-mode`, `-theme-…`), or a stylesheet that applies
+    beyond the widgets that brought it (anything but a widget's scoped DEFAULT_CSS)."""
+
+    def __init__(self) -> None:
+        self._state: tuple | None = None
+        self._sources: dict = {}
+
+    def needed(self, variables: dict[str, str], app_classes: frozenset[str],
+               sources: dict) -> bool:
+        """True if a full refresh must run; remembers what the last one saw. `sources` is
+        the app stylesheet's `source` (location -> CssSource)."""
+        state = (tuple(sorted(variables.items())), app_classes)
+        added = [source for location, source in sources.items()
+                 if self._sources.get(location) != source]  # new, or edited (--dev)
+        # A scoped default sheet only matches inside its own widget type, and every such
+        # widget is new (its sheet arrived with it), so it was styled with it on mounting.
+        local = all(source.is_defaults and source.scope for source in added)
+        self._sources = dict(sources)
+        if state == self._state and local:
+            return False
+        self._state = state
+        return True

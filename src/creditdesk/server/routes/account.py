@@ -12,11 +12,12 @@ def router(gate: Gate) -> APIRouter:
 
     @routes.get("/v1/me", response_model=Identity)
     async def whoami(request: Request):
-        return answer(await gate.call(gate.user(request), S.whoami))
+        return answer(await gate.call(await gate.user(request), S.whoami))
 
     @routes.get("/v1/accounts/{account_id}/balance", response_model=Balance)
     async def balance(account_id: str, request: Request):
-        return answer(await gate.call(gate.user(request), S.balance, account_id=account_id))
+        user = await gate.user(request)
+        return answer(await gate.call(user, S.balance, account_id=account_id))
 
     @routes.get("/v1/accounts/{account_id}/ledger", response_model=list[LedgerEntry])
     async def ledger(account_id: str, request: Request,
@@ -28,7 +29,7 @@ def router(gate: Gate) -> APIRouter:
                      campaign: str | None = Query(None, description="only this campaign's"),
                      invoice_id: str | None = Query(
                          None, description="only entries referring to this invoice")):
-        user = gate.user(request)
+        user = await gate.user(request)
         size, first = parse_int(limit, "limit", 100), parse_int(before, "before", None)
         problem = first_problem(size, first)
         if problem is not None:

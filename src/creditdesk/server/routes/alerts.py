@@ -35,7 +35,7 @@ def router(gate: Gate) -> APIRouter:
                  response_model=Invoice)
     async def pay_invoice(account_id: str, invoice_id: str, request: Request,
                           idempotency_key: str | None = Header(None, alias="Idempotency-Key")):
-        user = gate.user(request)
+        user = await gate.user(request)
         problem = missing_key(idempotency_key)
         if problem is not None:
             await gate.refuse_after_access(user, account_id, "pay_invoice", problem)
@@ -45,13 +45,13 @@ def router(gate: Gate) -> APIRouter:
 
     @routes.get("/v1/accounts/{account_id}/alert-settings", response_model=AlertSettings)
     async def alert_settings(account_id: str, request: Request):
-        return answer(await gate.call(gate.user(request), S.alert_settings,
+        return answer(await gate.call(await gate.user(request), S.alert_settings,
                                       account_id=account_id))
 
     @routes.put("/v1/accounts/{account_id}/alert-settings", response_model=AlertSettings,
                 openapi_extra=body_doc(AlertSettingsBody))
     async def configure_alerts(account_id: str, request: Request):
-        user = gate.user(request)
+        user = await gate.user(request)
         body = await gate.parse(request, AlertSettingsBody)
         if isinstance(body, InvalidRequest):
             await gate.refuse_after_access(user, account_id, "set_alerts", body)
@@ -66,7 +66,7 @@ def router(gate: Gate) -> APIRouter:
                          f"alerts per page, default 100; more than {MAX_ALERTS_PAGE} is cut "
                          f"to {MAX_ALERTS_PAGE}")),
                      before: str | None = Query(None, description="an alert id: older ones")):
-        user = gate.user(request)
+        user = await gate.user(request)
         size, older = parse_int(limit, "limit", 100), parse_int(before, "before", None)
         problem = first_problem(size, older)
         if problem is not None:

@@ -21,13 +21,13 @@ def router(gate: Gate) -> APIRouter:
     async def members(account_id: str, request: Request,
                       offset: str | None = Query(None, description="first member, from 0"),
                       limit: str | None = Query(None, description=f"at most {MAX_MEMBERS_PAGE}")):
-        return await gate.paged(gate.user(request), account_id, "view_members", S.members,
+        return await gate.paged(await gate.user(request), account_id, "view_members", S.members,
                                 offset, limit, MAX_MEMBERS_PAGE)
 
     @routes.put("/v1/accounts/{account_id}/members/{user_id}/limit", response_model=MemberUsage,
                 openapi_extra=body_doc(bodies.LimitBody))
     async def set_member_limit(account_id: str, user_id: str, request: Request):
-        user = gate.user(request)
+        user = await gate.user(request)
         body = await gate.parse(request, bodies.LimitBody)
         if isinstance(body, InvalidRequest):
             await gate.refuse_after_access(user, account_id, "set_member_limit", body,

@@ -14,13 +14,13 @@ def router(gate: Gate) -> APIRouter:
 
     @routes.get("/v1/accounts/{account_id}/subscription", response_model=Subscription)
     async def subscription(account_id: str, request: Request):
-        return answer(await gate.call(gate.user(request), S.subscription,
+        return answer(await gate.call(await gate.user(request), S.subscription,
                                       account_id=account_id))
 
     @routes.put("/v1/accounts/{account_id}/subscription", response_model=Subscription,
                 openapi_extra=body_doc(bodies.PlanChangeBody))
     async def change_plan(account_id: str, request: Request):
-        user = gate.user(request)
+        user = await gate.user(request)
         body = await gate.parse(request, bodies.PlanChangeBody)
         if isinstance(body, InvalidRequest):
             await gate.refuse_after_access(user, account_id, "change_plan", body)
@@ -30,11 +30,11 @@ def router(gate: Gate) -> APIRouter:
     @routes.delete("/v1/accounts/{account_id}/subscription/pending",
                    response_model=Subscription)
     async def cancel_plan_change(account_id: str, request: Request):
-        return answer(await gate.call(gate.user(request), S.cancel_plan_change,
+        return answer(await gate.call(await gate.user(request), S.cancel_plan_change,
                                       account_id=account_id))
 
     @routes.get("/v1/plans", response_model=list[Plan])
     async def plans(request: Request):
-        return answer(await gate.call(gate.user(request), S.plans))
+        return answer(await gate.call(await gate.user(request), S.plans))
 
     return routes

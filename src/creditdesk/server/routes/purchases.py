@@ -17,14 +17,14 @@ def router(gate: Gate) -> APIRouter:
 
     @routes.get("/v1/credit-packs", response_model=list[CreditPack])
     async def credit_packs(request: Request):
-        return answer(await gate.call(gate.user(request), S.credit_packs))
+        return answer(await gate.call(await gate.user(request), S.credit_packs))
 
     @routes.post("/v1/accounts/{account_id}/purchases", response_model=Invoice,
                  openapi_extra=body_doc(bodies.PurchaseBody))
     async def purchase_credits(account_id: str, request: Request,
                                idempotency_key: str | None = Header(None,
                                                                     alias="Idempotency-Key")):
-        user = gate.user(request)
+        user = await gate.user(request)
         body = await gate.parse(request, bodies.PurchaseBody)
         problem = first_problem(body) or missing_key(idempotency_key)
         if problem is not None:
@@ -34,13 +34,13 @@ def router(gate: Gate) -> APIRouter:
 
     @routes.get("/v1/accounts/{account_id}/auto-recharge", response_model=AutoRecharge)
     async def auto_recharge(account_id: str, request: Request):
-        return answer(await gate.call(gate.user(request), S.auto_recharge,
+        return answer(await gate.call(await gate.user(request), S.auto_recharge,
                                       account_id=account_id))
 
     @routes.put("/v1/accounts/{account_id}/auto-recharge", response_model=AutoRecharge,
                 openapi_extra=body_doc(bodies.AutoRechargeBody))
     async def configure_auto_recharge(account_id: str, request: Request):
-        user = gate.user(request)
+        user = await gate.user(request)
         body = await gate.parse(request, bodies.AutoRechargeBody)
         if isinstance(body, InvalidRequest):
             await gate.refuse_after_access(user, account_id, "manage_auto_recharge", body)
@@ -55,12 +55,13 @@ def router(gate: Gate) -> APIRouter:
                        offset: str | None = Query(None, description="first invoice, from 0"),
                        limit: str | None = Query(None,
                                                  description=f"at most {MAX_INVOICES_PAGE}")):
-        return await gate.paged(gate.user(request), account_id, "view_invoices", S.invoices,
+        user = await gate.user(request)
+        return await gate.paged(user, account_id, "view_invoices", S.invoices,
                                 offset, limit, MAX_INVOICES_PAGE)
 
     @routes.get("/v1/accounts/{account_id}/portal-url", response_model=bodies.PortalUrl)
     async def portal_url(account_id: str, request: Request):
-        url = await gate.call(gate.user(request), S.portal_url, account_id=account_id)
+        url = await gate.call(await gate.user(request), S.portal_url, account_id=account_id)
         return answer({"url": url})
 
     return routes

@@ -26,13 +26,14 @@ def router(gate: Gate) -> APIRouter:
 
     @routes.get("/v1/accounts/{account_id}/my-usage", response_model=MemberUsage)
     async def my_usage(account_id: str, request: Request):
-        return answer(await gate.call(gate.user(request), S.my_usage, account_id=account_id))
+        user = await gate.user(request)
+        return answer(await gate.call(user, S.my_usage, account_id=account_id))
 
     @routes.post("/v1/accounts/{account_id}/usage", response_model=UsageReceipt,
                  openapi_extra=body_doc(bodies.UsageBody))
     async def record_usage(account_id: str, request: Request,
                            idempotency_key: str | None = Header(None, alias="Idempotency-Key")):
-        user = gate.user(request)
+        user = await gate.user(request)
         body = await gate.parse(request, bodies.UsageBody)
         problem = first_problem(body) or missing_key(idempotency_key)
         if problem is not None:
@@ -51,7 +52,7 @@ def router(gate: Gate) -> APIRouter:
                             top: str | None = Query(None, description=(
                                 "member/campaign splits: keep the N biggest keys, sum the "
                                 "rest under '(other)'"))):
-        user = gate.user(request)
+        user = await gate.user(request)
         first, last = parse_instant(start, "start"), parse_instant(end, "end")
         most = parse_int(top, "top", None)
         problem = first_problem(first, last, most)

@@ -51,7 +51,7 @@ def router(gate: Gate, hooks: ServerWebhooks) -> APIRouter:
 
     async def owner(request: Request, account_id: str) -> datetime:
         """Check the caller may manage this account's webhooks; the engine's instant now."""
-        user = gate.user(request)
+        user = await gate.user(request)
         identity = await gate.call(user, S.whoami)
         role = next((c.role for c in identity.contexts if c.account_id == account_id), None)
         if role is None:

@@ -60,6 +60,9 @@ What the base gives you:
 - Styles: every `styles/*.tcss` is read by the app at start-up (CSS_PATH on the screen is
   still fine to name its file); a screen whose VIEW_ACTION the role lacks hides its own
   bindings and shows only the #view-refused sentence.
+- First figures: the first successful load posts `FiguresShown` (the app then imports the
+  other screens in a thread). `on_screen_resume` is async and yields to the loop first: a
+  subclass overriding it must `await super().on_screen_resume()`.
 - Palette: every binding with a description is a palette command automatically; override
   `palette_commands()` to add more `(title, help, action)` tuples (action strings are run
   on this screen through check_action, so refused ones are refused there too).
@@ -67,6 +70,7 @@ What the base gives you:
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -94,8 +98,8 @@ if TYPE_CHECKING:
     from ...backends import BillingBackend
     from ..app import CreditDeskApp
 
-__all__ = ["BillingScreen", "DataChanged", "ROLE_NEEDED", "RoleGate", "busy", "describe_error",
-           "role_allows", "role_reason"]
+__all__ = ["BillingScreen", "DataChanged", "FiguresShown", "ROLE_NEEDED", "RoleGate", "busy",
+           "describe_error", "role_allows", "role_reason"]
 
 
 class DataChanged(Message):
@@ -106,6 +110,11 @@ class DataChanged(Message):
         super().__init__()
         self.note = note
         self.title = title
+
+
+class FiguresShown(Message):
+    """A screen showed its first figures from the backend (the app then warms up the rest
+    of the dashboard in idle time). Bubbles up to the app."""
 
 
 _NOTHING = object()
@@ -271,7 +280,11 @@ class BillingScreen(Screen):
         else:
             self._stale = True
 
-    def on_screen_resume(self) -> None:
+    async def on_screen_resume(self) -> None:
+        # Runs before Textual's own handler, which restyles every widget of the screen
+        # (twice on a first visit): yielding to the loop first keeps keys and frames
+        # flowing between those steps instead of one long stall.
+        await asyncio.sleep(0)
         if self._stale:
             self.reload(quiet=self._loaded_for == self.account_id)
 
@@ -327,6 +340,8 @@ class BillingScreen(Screen):
         else:
             self.query_one("#load-error", Static).display = False
             body.remove_class("-stale")
+            if self._loaded_for is None:
+                self.post_message(FiguresShown())
             self._loaded_for = context.account_id
         finally:
             body.loading = False  # also when a bug escapes to the app's failure handler

@@ -81,7 +81,10 @@ def plan_buttons(subscription: Subscription | None, plans: list[Plan],
 
 class SettingsScreen(BillingScreen):
     MODE = "settings"
-    AUTO_FOCUS = "#settings-scroll"
+    # Focus goes to #settings-scroll after the first paint (on_mount), not with the
+    # composing: focusing it restyles its ~90 widgets, which in the same step made one
+    # stall of the first visit.
+    AUTO_FOCUS = ""
     CSS_PATH = stylesheet("settings.tcss")
     VIEW_ACTION = "view_subscription"
     VIEW_REFUSED = ("Plan, purchases and auto-recharge are for admins and owners. Your own "
@@ -114,6 +117,13 @@ class SettingsScreen(BillingScreen):
         # lists change (RechargeForm.fill does the same for the form's fields).
         self._plan_options: list[tuple[str, str]] | None = None
         self._pack_options: list[tuple[str, str]] | None = None
+
+    def on_mount(self) -> None:
+        self.call_after_refresh(self._focus_scroll)
+
+    def _focus_scroll(self) -> None:
+        if self.focused is None:  # unless a shortcut chose a field first (overview's b)
+            self.query_one("#settings-scroll").focus()
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="settings-scroll"):

@@ -8,14 +8,12 @@ from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from pathlib import Path
 
-from rich.cells import cell_len
-from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, DataTable, Input, Label, Select, Static
+from textual.widgets import Button, Input, Label, Select, Static
 
 from ...models import Context, MemberUsage, UsageSeries
 from ...money import format_credits, format_credits_dollars
@@ -33,10 +31,10 @@ from ..widgets.usage_chart import (
     TOP_KEYS,
     UsageChart,
     UsageTable,
-    bucket_label,
     bucket_start,
     tabulate_usage,
 )
+from ..widgets.usage_grid import UsageGrid
 from .base import BillingScreen
 
 RANGES = (("Last 7 days", "7d"), ("Last 30 days", "30d"), ("Last 90 days", "90d"),
@@ -46,7 +44,6 @@ GROUPINGS = (("By source", "source"), ("By member", "member"), ("By campaign", "
 RANGE_DAYS = {"7d": 7, "30d": 30, "90d": 90}
 # The backend refuses ranges over ten years; a custom range stops a little short of that.
 MAX_CUSTOM_DAYS = 3_650
-PERIOD_TITLES = {"day": "Day", "week": "Week of", "month": "Month"}
 # Folding this many points takes about 10 ms: more goes to a thread.
 FOLD_IN_THREAD_POINTS = 25_000
 
@@ -123,11 +120,6 @@ async def fold(series: UsageSeries, names: dict[str, str] | None = None) -> Usag
     if len(series.points) < FOLD_IN_THREAD_POINTS:
         return tabulate_usage(series, names=names)
     return await asyncio.to_thread(tabulate_usage, series, names=names)
-
-
-def cell(credits: int, *, bold: bool = False) -> Text:
-    return Text(format_credits(credits, unit=False), justify="right",
-                style="bold" if bold else "")
 
 
 class CustomRangeForm(ModalScreen[tuple[date, date] | None]):
@@ -230,7 +222,7 @@ class UsageScreen(BillingScreen):
                          id="group-by", tooltip="What the credits are split by (b cycles)")
         yield Static("", id="caption")
         yield UsageChart(id="chart")
-        yield DataTable(id="table", cursor_type="row", zebra_stripes=True)
+        yield UsageGrid(id="table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="member-view")
 
     def on_mount(self) -> None:
@@ -356,34 +348,14 @@ class UsageScreen(BillingScreen):
         self.query_one("#member-view").display = False
         self.usage_table = table
         self.query_shown = query
-        self.query_one("#caption", Static).update(
-            f"{describe_range(query)}: {format_credits_dollars(table.total)} used")
+        caption = f"{describe_range(query)}: {format_credits_dollars(table.total)} used"
+        label = self.query_one("#caption", Static)
+        if caption != label.content:
+            # As long as the same length wraps the same, no layout pass: a live tick's new
+            # total would otherwise lay the screen out again and repaint its scroll bars.
+            label.update(caption, layout=len(caption) != len(str(label.content)))
         self.query_one(UsageChart).show(table)
-        self._fill_table(table)
-
-    def _fill_table(self, table: UsageTable) -> None:
-        grid = self.query_one("#table", DataTable)
-        grid.clear(columns=True)
-        # Every column gets its width up front. Left to measure its cells, DataTable widens
-        # columns only on its next idle, and a header line drawn before that (a repaint
-        # as the custom-range form closes) kept the narrow widths: misaligned titles.
-        period_title, widths = PERIOD_TITLES[table.granularity], column_widths(table)
-        grid.add_column(period_title, key="period", width=widths[0])
-        # Columns by position: a campaign may well be called "other".
-        for index, label in enumerate(table.labels):
-            grid.add_column(Text(label, justify="right"), key=f"column:{index}",
-                            width=widths[index + 1])
-        grid.add_column(Text("Total", justify="right"), key="total", width=widths[-1])
-        for bucket, row, total in zip(table.buckets, table.rows, table.bucket_totals):
-            label = bucket_label(bucket, table.granularity)
-            grid.add_row(label, *(cell(value) for value in row), cell(total, bold=True),
-                         key=label)
-        grid.add_row(Text("Total", style="bold"),
-                     *(cell(value, bold=True) for value in table.key_totals),
-                     cell(table.total, bold=True), key="total")
-        # The newest bucket is the one people look for first; the total row follows it.
-        grid.move_cursor(row=max(0, len(table.buckets) - 1), animate=False)
-        grid.scroll_end(animate=False, immediate=True)
+        self.query_one("#table", UsageGrid).show(table)
 
     # --- export -----------------------------------------------------------------------------
     def action_export_csv(self) -> None:
@@ -408,24 +380,6 @@ class UsageScreen(BillingScreen):
             self.notify(write_failure(path, error), severity="error")
             return
         self.notify(f"Exported {len(rows):,} rows of usage to {path}.", title="CSV saved")
-
-
-def column_widths(table: UsageTable) -> list[int]:
-    """Cells for the period column, each key's column and the total: the widest of the
-    title and every figure under it, as DataTable would measure them."""
-    periods = [bucket_label(bucket, table.granularity) for bucket in table.buckets]
-    widths = [max(cell_len(text) for text in
-                  (PERIOD_TITLES[table.granularity], "Total", *periods))]
-    columns = list(zip(*table.rows)) if table.rows else [() for _ in table.labels]
-    for label, values, key_total in zip(table.labels, columns, table.key_totals):
-        widths.append(max(cell_len(label), *(figure_width(v) for v in (*values, key_total))))
-    widths.append(max(len("Total"), *(figure_width(v) for v in
-                                      (*table.bucket_totals, table.total))))
-    return widths
-
-
-def figure_width(credits: int) -> int:
-    return len(format_credits(credits, unit=False))
 
 
 def usage_csv(table: UsageTable) -> tuple[list[str], list[tuple]]:

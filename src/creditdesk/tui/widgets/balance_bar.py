@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual.geometry import Region
 from textual.reactive import reactive
 from textual.widget import Widget
 
@@ -42,6 +43,22 @@ def needs_repaint(old: tuple[int, int, int] | None, new: tuple[int, int, int] | 
     return split_widths(list(old), width) != split_widths(list(new), width)
 
 
+def bar_cells(parts: tuple[int, int, int], width: int) -> list[int]:
+    """Which segment (index into SEGMENTS) each cell of the bar shows; -1 for an empty one."""
+    cells = split_widths(list(parts), width)
+    shown = [index for index, count in enumerate(cells) for _ in range(count)]
+    return shown + [-1] * (width - len(shown))
+
+
+def changed_cells(old: tuple[int, int, int], new: tuple[int, int, int],
+                  width: int) -> tuple[int, int] | None:
+    """[start, end) of the cells that show another segment with `new` than with `old`."""
+    width = max(10, width)
+    differing = [index for index, (a, b) in
+                 enumerate(zip(bar_cells(old, width), bar_cells(new, width))) if a != b]
+    return (differing[0], differing[-1] + 1) if differing else None
+
+
 class BalanceBar(Widget):
     """`parts = (base, rollover, purchased)`; None draws nothing (still loading)."""
 
@@ -60,8 +77,13 @@ class BalanceBar(Widget):
 
     def watch_parts(self, old: tuple[int, int, int] | None,
                     new: tuple[int, int, int] | None) -> None:
-        if needs_repaint(old, new, self.size.width):
+        if not needs_repaint(old, new, self.size.width):
+            return
+        span = changed_cells(old, new, self.size.width) if old and new else None
+        if span is None or not self.size.width:
             self.refresh()
+        else:  # only the cells where one segment now ends and another begins
+            self.refresh(Region(span[0], 0, span[1] - span[0], 1))
 
     def render(self) -> Text:
         bar = Text(no_wrap=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual.geometry import Region
 from textual.reactive import reactive
 from textual.widget import Widget
 
@@ -37,7 +38,8 @@ class ContextHeader(Widget):
 
     context: reactive[Context | None] = reactive(None)
     status: reactive[str] = reactive("Loading your account…")
-    alert_badge: reactive[str] = reactive("")
+    # A new count changes the first line only: the screens' line is not sent again.
+    alert_badge: reactive[str] = reactive("", repaint=False)
 
     def __init__(self, mode: str, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -50,6 +52,9 @@ class ContextHeader(Widget):
 
     def _set_alert_badge(self, text: str) -> None:
         self.alert_badge = text
+
+    def watch_alert_badge(self) -> None:
+        self.refresh(Region(0, 0, self.size.width, 1))
 
     def _set_context(self, context: Context | None) -> None:
         self.context = context

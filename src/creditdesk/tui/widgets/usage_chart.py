@@ -191,10 +191,10 @@ class UsageChart(Widget):
 
     def compose(self) -> ComposeResult:
         # Imported here, not at the top: plotext loads only once the Usage screen is shown.
-        from textual_plotext import PlotextPlot
+        from .usage_plot import UsagePlot
 
         yield Static("", id="chart-legend")
-        yield PlotextPlot(id="chart-plot")
+        yield UsagePlot(id="chart-plot")
         yield Static("Loading usage…", id="chart-note")
 
     def on_mount(self) -> None:
@@ -240,7 +240,9 @@ class UsageChart(Widget):
             message.update("Loading usage…" if table is None else "No usage in this range.")
             return
         glyphs = BAR_GLYPHS if self.is_bars else LINE_GLYPHS
-        legend.update(self.legend(table, glyphs, self.colours(len(table.keys))))
+        words = self.legend(table, glyphs, self.colours(len(table.keys)))
+        if words != legend.content:  # a live tick keeps the keys: no repaint of the legend
+            legend.update(words)
         # The ticks depend on the plot's size, known only once the legend and the plot
         # have been laid out.
         self.call_after_refresh(self._load_figure)
@@ -252,7 +254,7 @@ class UsageChart(Widget):
             return
         glyphs = BAR_GLYPHS if self.is_bars else LINE_GLYPHS
         self.plot(plot_widget.plt, table, glyphs, self.colours(len(table.keys)))
-        plot_widget.refresh()
+        plot_widget.redraw()  # only the cells that moved since the last figure
 
     @staticmethod
     def legend(table: UsageTable, glyphs: tuple[str, ...],

@@ -1,0 +1,139 @@
+"""The SQL store's transactions: one open per thread, which nested scopes join and the
+outermost commits or rolls back; which database failures a retry may win; and how SQLite
+connections start their transactions."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError
+
+from ..errors import BillingError
+from .retry import RetryTransaction
+from .sql_rows import account_values, load_account, save_account
+from .state import Account
+
+if TYPE_CHECKING:
+    from .sql import SqlStore
+
+# SQLSTATEs after which PostgreSQL has rolled the transaction back and a retry may win.
+RETRY_STATES = {"40001", "40P01", "55P03"}
+
+
+def translate(error: DBAPIError) -> Exception:
+    """RetryTransaction for a failure a retry on fresh state may win, else the error."""
+    state = getattr(error.orig, "sqlstate", None)
+    if state in RETRY_STATES or "database is locked" in str(error.orig):
+        return RetryTransaction(str(error.orig))
+    return error
+
+
+class Transaction:
+    """The one open transaction of this thread, and the accounts it has loaded."""
+
+    __slots__ = ("accounts", "conn", "loaded")
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+        self.accounts: dict[str, Account] = {}
+        # Each account row as loaded: a commit rewrites only rows that differ, so a
+        # refusal that changed nothing writes nothing (issue 9 item 3).
+        self.loaded: dict[str, dict] = {}
+
+
+class ThreadState(threading.local):
+    tx: Transaction | None = None      # every thread starts with none open
+
+
+class Scope:
+    """`with store.write(id) / read(id) / catalogue()`: joins this thread's open transaction
+    or opens one; the outermost scope commits (normal end or a BillingError) or rolls back."""
+
+    __slots__ = ("account_id", "lock", "outer", "store", "write")
+
+    def __init__(self, store: SqlStore, account_id: str | None, *, lock: bool,
+                 write: bool) -> None:
+        self.store = store
+        self.account_id = account_id
+        self.lock = lock
+        self.write = write
+        self.outer = False
+
+    def __enter__(self) -> Account | None:
+        store = self.store
+        tx = store.local.tx
+        if tx is None:
+            conn = store.engine.connect()
+            if not self.write:
+                conn = conn.execution_options(creditdesk_read=True)
+            try:
+                conn.begin()
+            except DBAPIError as error:
+                conn.close()
+                raise translate(error) from error
+            tx = store.local.tx = Transaction(conn)
+            self.outer = True
+        if self.account_id is None:
+            return None
+        account = tx.accounts.get(self.account_id)
+        if account is None:
+            try:
+                account = load_account(store, tx.conn, self.account_id, lock=self.lock)
+            except BaseException as error:
+                self.__exit__(type(error), error, None)
+                raise
+            if account is not None:
+                tx.accounts[self.account_id] = account
+                tx.loaded[self.account_id] = account_values(account)
+        return account
+
+    def __exit__(self, kind, error, traceback) -> None:
+        if not self.outer:
+            return
+        store = self.store
+        tx = store.local.tx
+        conn = tx.conn
+        try:
+            if kind is None or issubclass(kind, BillingError):
+                if self.write:
+                    for account in tx.accounts.values():
+                        save_account(store, conn, account, tx.loaded.get(account.id))
+                conn.commit()
+            else:
+                with contextlib.suppress(sa.exc.SQLAlchemyError):
+                    conn.rollback()     # may be dropped already: `error` is what to tell
+        except DBAPIError as failure:
+            # A connection the database dropped (a restart, pg_terminate_backend) cannot
+            # even roll back; the failure to tell is the first one, and nothing of the
+            # transaction was committed either way.
+            with contextlib.suppress(sa.exc.SQLAlchemyError):
+                conn.rollback()
+            raise translate(failure) from failure
+        finally:
+            store.local.tx = None
+            with contextlib.suppress(sa.exc.SQLAlchemyError):
+                conn.close()
+        if isinstance(error, DBAPIError):
+            raise translate(error) from error
+        return
+
+
+def sqlite_connect(dbapi_connection, _record) -> None:
+    # Let SQLAlchemy's "begin" event say how each transaction starts (pysqlite would
+    # otherwise open them itself, deferred, and upgrade locks half-way).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def sqlite_begin(conn) -> None:
+    # A write takes the database's write lock at once: two writers never both read a
+    # balance and then race to upgrade their locks (which SQLite would fail, not queue).
+    read = conn.get_execution_options().get("creditdesk_read", False)
+    conn.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
