@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.server.test_workers_postgres import Cluster, debit, ledger
+from tests.support.worker_cluster import Cluster, debit, ledger
 
 
 @pytest.fixture(scope="module")

@@ -21,13 +21,13 @@ import httpx
 import pytest
 
 from tests.reliability.ledger_checks import check_ledger
-from tests.server.test_workers_postgres import (
+from tests.support.serve_process import start_serve
+from tests.support.worker_cluster import (
     OPERATOR,
     START,
     debit,
     ledger,
 )
-from tests.support.serve_process import start_serve
 
 # A 503 while the database is down must come at once, not after a pool or connect wait.
 QUICK_SECONDS = 3.0

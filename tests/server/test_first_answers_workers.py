@@ -12,8 +12,7 @@ import httpx
 import sqlalchemy as sa
 
 from tests.support.serve_process import start_serve
-
-from .test_workers_postgres import START
+from tests.support.worker_cluster import START
 
 OPERATOR = "operator-token-for-the-first-answers-tests"
 OP = {"Authorization": f"Bearer {OPERATOR}"}
