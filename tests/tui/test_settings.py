@@ -420,7 +420,7 @@ async def test_a_purchase_that_cannot_reach_the_server_says_nothing_was_charged(
 
 
 def test_plan_options_fit_one_line_at_80_columns(demo_world) -> None:
-    from creditdesk.tui.screens.settings import plan_option
+    from creditdesk.tui.screens.settings_plan import plan_option
 
     plans = demo_world.engine.session(demo_world.owner).plans()
     # The list is 48 cells at most, its arrow and padding take 4.
