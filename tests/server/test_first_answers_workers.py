@@ -5,14 +5,11 @@ its record keeps, from every worker and after the whole server restarted (billin
 from __future__ import annotations
 
 import json
-import os
-import signal
 
 import httpx
 import sqlalchemy as sa
 
-from tests.support.serve_process import start_serve
-from tests.support.worker_cluster import START
+from tests.support.worker_cluster import ServeTree
 
 OPERATOR = "operator-token-for-the-first-answers-tests"
 OP = {"Authorization": f"Bearer {OPERATOR}"}
@@ -21,25 +18,14 @@ TEAM = {"id": "team", "name": "Team", "base_credits_per_month": 1000, "rollover_
 CLIENTS = 6     # each its own connection, so the kernel spreads them over the workers
 
 
-class Served:
+class Served(ServeTree):
     def __init__(self, url: str) -> None:
-        environment = {**os.environ, "CREDITDESK_OPERATOR_TOKEN": OPERATOR,
-                       "CREDITDESK_RATE_LIMIT": "off"}
-        self.process, self.base, self.logged = start_serve(
-            "--db", url, "--workers", "2", "--test-clock", START.isoformat(),
-            env=environment)
+        super().__init__(url, 2, OPERATOR)
 
     def call(self, method: str, path: str, headers: dict, body=None) -> httpx.Response:
         # A new connection per call: the workers share one listening socket.
         return httpx.request(method, f"{self.base}{path}", json=body, headers=headers,
                              timeout=30)
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGINT)
-        try:
-            assert self.process.wait(30) == 0, "".join(self.logged)[-3000:]
-        finally:
-            self.process.stderr.close()
 
 
 def set_up(served: Served) -> dict:

@@ -21,16 +21,31 @@ OPERATOR = "operator-token-for-the-workers-tests"
 START = datetime(2026, 3, 20, 9, 0, tzinfo=UTC)
 
 
-class Cluster:
-    """One `creditdesk serve --workers N` process tree and the demo world's tokens."""
+class ServeTree:
+    """One `creditdesk serve --db URL --workers N --test-clock START` process tree, its
+    operator token from the environment, stopped with SIGINT (a clean exit is asserted)."""
 
-    def __init__(self, url: str, workers: int) -> None:
-        environment = {**os.environ, "CREDITDESK_OPERATOR_TOKEN": OPERATOR,
+    def __init__(self, url: str, workers: int, operator_token: str = OPERATOR) -> None:
+        environment = {**os.environ, "CREDITDESK_OPERATOR_TOKEN": operator_token,
                        # The tests send bursts from one address on purpose.
                        "CREDITDESK_RATE_LIMIT": "off"}
         self.process, self.base, self.logged = start_serve(
             "--db", url, "--workers", str(workers), "--test-clock", START.isoformat(),
             env=environment)
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGINT)
+        try:
+            assert self.process.wait(30) == 0, "".join(self.logged)[-3000:]
+        finally:
+            self.process.stderr.close()
+
+
+class Cluster(ServeTree):
+    """A ServeTree holding the demo world, and its users' tokens."""
+
+    def __init__(self, url: str, workers: int) -> None:
+        super().__init__(url, workers)
         demo = self.operator("POST", "/v1/admin/demo", {"members": 8, "months": 1})
         self.org = demo["org_id"]
         self.tokens = {user: self.operator("POST", f"/v1/admin/users/{user}/tokens")["token"]
@@ -49,13 +64,6 @@ class Cluster:
     def worker_pids(self) -> list[int]:
         import psutil
         return [child.pid for child in psutil.Process(self.process.pid).children()]
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGINT)
-        try:
-            assert self.process.wait(30) == 0, "".join(self.logged)[-3000:]
-        finally:
-            self.process.stderr.close()
 
 
 def ledger(client: httpx.Client, account: str) -> list[LedgerEntry]:

@@ -40,16 +40,13 @@ class TokenStore:
         self._operator = token_hash(operator_token) if operator_token else None
 
     def identify(self, token: str | None) -> str | None:
-        if not token:
-            return None
+        found, user = self.cached(token)
+        if found:
+            return user
         digest = token_hash(token)
-        if self._operator is not None and hmac.compare_digest(digest, self._operator):
-            return OPERATOR
-        user = self._users.get(digest)
-        if user is None and self._shared is not None:
-            user = self._shared.token_user(digest)
-            if user is not None:
-                self._users[digest] = user      # a token never changes its user
+        user = self._shared.token_user(digest)
+        if user is not None:
+            self._users[digest] = user          # a token never changes its user
         return user
 
     def cached(self, token: str | None) -> tuple[bool, str | None]:
