@@ -103,3 +103,15 @@ def paid_at(created_at: datetime, status_at_issue: str,
     if status_at_issue == "paid":
         return created_at
     return paid_now
+
+
+# What BillingEngine.charge appends to a declined invoice's description, before the reason.
+DECLINE_NOTE = " (declined: "
+
+
+def paid_description(description: str) -> str:
+    """A failed invoice's description once it is paid: its decline note gives way to the
+    payment (it keeps its number, and paid_at says when), so a paid invoice never reads as
+    declined, which would tell the owner it is still owed."""
+    base, note, _ = description.rpartition(DECLINE_NOTE)
+    return f"{base if note else description} (paid on retry)"

@@ -6,6 +6,7 @@ exchange). The engine's hot path keeps plain slotted objects and builds these on
 
 from __future__ import annotations
 
+import keyword
 from collections.abc import Callable
 from datetime import datetime
 from typing import Literal, TypeVar
@@ -200,30 +201,37 @@ def trusted_builder(model: type[_M]) -> Callable[..., _M]:
     computed and checked already; validating them again was a third of a debit's cost.
     The instance is what pydantic's own `model_construct` makes (same `__dict__`, fields
     set, no extra, no private state), minus its per-field Python loop. Only plain models
-    qualify; any set of fields other than exactly the model's goes through validation, so
-    a mistake gets pydantic's error rather than a half-built model."""
+    qualify. The constructor's parameters are the model's fields, each required: a
+    missing or unknown field is Python's TypeError at the call, never a half-built model.
+    It is written out for the model (as `dataclasses` writes `__init__`) because a
+    `**fields` signature cost a dict built key by key and a check of its keys on every
+    receipt (bench/engine_scale.py): here the dict is one literal of constant keys."""
     if (model.__pydantic_root_model__ or model.__pydantic_post_init__
             or model.__private_attributes__
             or any(f.alias or f.validation_alias for f in model.model_fields.values())):
         raise TypeError(f"{model.__name__} is not a plain model: construct it validated")
-    names = frozenset(model.model_fields)
-    fields_set = set(names)
-    new = object.__new__
+    names = tuple(model.model_fields)
+    # Pydantic field names are identifiers that do not start with "_": the helpers' names
+    # below ("_new", ...) cannot meet one.
+    if not all(name.isidentifier() and not keyword.iskeyword(name) for name in names):
+        raise TypeError(f"{model.__name__} has a field that is no parameter name")
+    scope = {"_new": object.__new__, "_model": model, "_fields_set": set(names)}
     # The slots' own setters: object.__setattr__ looked each name up again (a third of
     # the build, by callgrind's count).
-    set_dict, set_fields, set_extra, set_private = (
-        _slot_setter(model, slot) for slot in ("__dict__", "__pydantic_fields_set__",
-                                               "__pydantic_extra__", "__pydantic_private__"))
-
-    def build(**fields: object) -> _M:
-        if fields.keys() != names:
-            return model(**fields)
-        instance = new(model)
-        set_dict(instance, fields)
-        set_fields(instance, fields_set.copy())
-        set_extra(instance, None)
-        set_private(instance, None)
-        return instance
+    for slot in ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__",
+                 "__pydantic_private__"):
+        scope[f"_set{slot}"] = _slot_setter(model, slot)
+    values = ", ".join(f"{name!r}: {name}" for name in names)
+    source = (f"def build({', '.join(names)}):\n"
+              f"    _instance = _new(_model)\n"
+              f"    _set__dict__(_instance, {{{values}}})\n"
+              f"    _set__pydantic_fields_set__(_instance, _fields_set.copy())\n"
+              f"    _set__pydantic_extra__(_instance, None)\n"
+              f"    _set__pydantic_private__(_instance, None)\n"
+              f"    return _instance\n")
+    exec(compile(source, f"<trusted {model.__name__}>", "exec"), scope)  # noqa: S102
+    build = scope["build"]
+    build.__qualname__ = build.__name__ = f"trusted_{model.__name__}"
     return build
 
 

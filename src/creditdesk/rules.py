@@ -124,6 +124,21 @@ def check_text(value: object, field: str, *, max_length: int = 200) -> str:
     return value
 
 
+def header_safe(key: str) -> bool:
+    """Whether an HTTP header carries `key` as it is (RFC 9110: visible ASCII, spaces only
+    inside): a client cannot send "ключ" or "a\nb", and a parser strips " k" to "k"."""
+    return key.isascii() and key.isprintable() and key[:1] != " " and key[-1:] != " "
+
+
+def check_key(value: object, field: str = "idempotency_key") -> str:
+    """An idempotency key: 1-255 characters that every backend, HTTP included, carries."""
+    check_text(value, field, max_length=255)
+    if not header_safe(value):
+        raise InvalidRequest(f"{field} must be printable ASCII with no space at either end "
+                             f"(it travels as an HTTP header)", field=field)
+    return value
+
+
 def check_instant(value: object, field: str) -> datetime:
     if not isinstance(value, datetime):
         raise InvalidRequest(f"{field} must be a datetime, not {type(value).__name__}",

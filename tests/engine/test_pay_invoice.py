@@ -91,6 +91,20 @@ def test_paying_the_failed_subscription_clears_past_due_and_adds_nothing(world):
     assert len(world.engine.ledger_entries("acme")) == entries
 
 
+@pytest.mark.parametrize("fail", [failed_purchase, failed_close])
+def test_a_paid_invoice_no_longer_says_declined(world, fail):
+    """It keeps its number, and its text reads as paid: a decline note on a paid invoice
+    would tell the owner it is still owed. A replay answers the first answer."""
+    ann = world.session("ann")
+    invoice = fail(world)
+    assert "(declined: " in invoice.description
+    paid = ann.pay_invoice("acme", invoice.id, idempotency_key="pay-1")
+    base = invoice.description.rpartition(" (declined: ")[0]
+    assert paid.description == f"{base} (paid on retry)"
+    assert next(i for i in ann.invoices("acme") if i.id == invoice.id) == paid
+    assert ann.pay_invoice("acme", invoice.id, idempotency_key="pay-1") == paid
+
+
 def test_an_invoice_paid_when_issued_was_paid_at_its_creation(world, keys):
     ann = world.session("ann")
     invoice = ann.purchase_credits("acme", 200, idempotency_key=keys())

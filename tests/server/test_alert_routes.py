@@ -93,9 +93,9 @@ async def test_alert_settings_roles_and_strict_bodies(client):
     assert_error(await client.call("dan", "PUT", settings, json=bad), 404, "not_found")
     assert_error(await client.call("bob", "PUT", settings, json=bad), 403,
                  "permission_denied", required_role="owner")
-    for body, field in ((bad, "balance_below.0"),
+    for body, field in ((bad, "balance_below"),
                         ({"balance_below": [True], "member_usage_percent": []},
-                         "balance_below.0"),
+                         "balance_below"),
                         ({"balance_below": []}, "member_usage_percent"),
                         ({"balance_below": [], "member_usage_percent": [], "x": 1}, "x")):
         assert_error(await client.call("ann", "PUT", settings, json=body), 422,

@@ -192,6 +192,21 @@ async def test_each_first_answer_is_kept_as_sent_and_replayed_as_kept(server):
             assert (again.status_code, again.content) == (200, sent)
 
 
+async def test_a_failed_invoice_paid_later_reads_as_paid_in_its_row_and_answer(server):
+    client = await server.start()
+    owner = {"Authorization": f"Bearer {await set_up(client)}"}
+    path, _, sent = (await first_answers(client, owner))["pay1"]
+    paid = json.loads(sent)
+    assert paid["status"] == "paid" and paid["description"].endswith(" (paid on retry)")
+    assert "declined" not in paid["description"]
+    await server.stop()
+    again = await server.start()        # from the invoices table, not this worker's memory
+    listed = (await again.get("/v1/accounts/acme/invoices", headers=owner)).json()
+    assert next(i for i in listed if i["id"] == paid["id"]) == paid
+    replay = await again.post(path, headers={**owner, "Idempotency-Key": "pay1"})
+    assert (replay.status_code, replay.content) == (200, sent)
+
+
 async def test_a_replay_sends_the_kept_bytes_not_todays_rendering_of_them(server):
     """An answer first sent by a release whose invoices had no `paid_at` (as the journal
     release's did) goes out exactly so, on every worker and after a restart: a model read

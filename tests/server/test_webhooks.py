@@ -23,6 +23,7 @@ from creditdesk.server.webhook_urls import WebhookPolicy
 from creditdesk.server.webhooks import (
     DELIVERY_HEADER,
     SIGNATURE_HEADER,
+    Attempt,
     MemoryOutbox,
     WebhookDeliverer,
     alert_body,
@@ -509,3 +510,60 @@ async def test_an_outbox_that_fails_once_does_not_stop_the_worker(receiver_facto
     stop.set()
     await asyncio.wait_for(worker, 5)
     assert outbox.failures_left == 0 and len(receiver.received) == 1
+
+
+class CountingOutbox(MemoryOutbox):
+    """Counts the worker's passes and prunes; each prune answers `pruned` rows."""
+
+    def __init__(self, pruned: int) -> None:
+        super().__init__()
+        self.pruned, self.passes, self.prunes = pruned, 0, []
+
+    def claim_due(self, now, limit, lease):
+        self.passes += 1
+        return super().claim_due(now, limit, lease)
+
+    def prune_finished(self, before, limit):
+        self.prunes.append((before, limit))
+        return self.pruned
+
+
+async def passes(outbox: CountingOutbox, n: int) -> None:
+    """Wait until the worker has made n more passes."""
+    target = outbox.passes + n
+    while outbox.passes < target:
+        await asyncio.sleep(0.001)
+
+
+@pytest.mark.parametrize("pruned", [3, 5])
+async def test_the_worker_prunes_once_a_minute_unless_batches_come_back_full(
+        make_deliverer, pruned):
+    outbox, clock = CountingOutbox(pruned), Clock()
+    deliverer = make_deliverer(outbox, clock=clock, prune_batch=5)
+    stop = asyncio.Event()
+    worker = asyncio.create_task(deliverer.run(stop, poll_seconds=0.001))
+    await passes(outbox, 20)            # 20 passes within one minute of the worker's clock
+    first_minute = len(outbox.prunes)
+    clock.advance(60)
+    await passes(outbox, 20)
+    stop.set()
+    await asyncio.wait_for(worker, 5)
+    if pruned < 5:      # nothing more waits: one batch a minute
+        assert first_minute == 1 and len(outbox.prunes) == 2
+    else:               # a full batch: a backlog, pruned at each pass until it is gone
+        assert first_minute >= 19 and len(outbox.prunes) >= 39
+    assert {before for before, _ in outbox.prunes} <= {
+        T0 - timedelta(days=30), T0 + timedelta(seconds=60) - timedelta(days=30)}
+    assert {limit for _, limit in outbox.prunes} == {5}
+
+
+def test_the_memory_outbox_forgets_old_finished_attempts_only():
+    outbox = MemoryOutbox()
+    done, waiting = enqueue(outbox, "http://127.0.0.1:9/", id_=1), \
+        enqueue(outbox, "http://127.0.0.1:9/", id_=2)
+    for row, retry in ((done, None), (waiting, T0 + timedelta(hours=1))):
+        outbox.mark_failed(Attempt(row.delivery_id, "wh_1", row.alert_id, T0,
+                                   "abandoned" if retry is None else "failed", "HTTP 500",
+                                   retry))
+    assert outbox.prune_finished(T0 + timedelta(seconds=1), 10) == 1
+    assert [a.alert_id for a in outbox.attempts("wh_1")] == [2]

@@ -21,6 +21,7 @@ from creditdesk.server.webhook_urls import WebhookPolicy
 from creditdesk.server.webhooks import (
     DELIVERY_HEADER,
     SIGNATURE_HEADER,
+    Attempt,
     WebhookDeliverer,
     verify_signature,
 )
@@ -284,3 +285,78 @@ async def test_the_lifespan_delivers_at_once_after_a_commit(world, receiver_fact
         assert len(receiver.received) == 1
         assert time.monotonic() - began < 5
     assert server.deliverer is None
+
+
+def row_counts(world) -> tuple[int, int]:
+    with world.engine.store.engine.connect() as conn:
+        return tuple(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+                     for table in (schema.webhook_deliveries, schema.webhook_attempts))
+
+
+async def test_old_finished_deliveries_are_pruned_pending_and_recent_ones_stay(world):
+    """Two deliveries delivered and one abandoned a month and more ago go, with their
+    attempts, one bounded batch at a time; one as old but still pending stays (it is
+    owed), and so do those of 11 days ago, still listed."""
+    hooks, t0 = hooks_of(world), world.now()
+    ok = hooks.register("acme", "https://ok.example/", t0)
+    failing = hooks.register("acme", "https://failing.example/", t0)
+    cross(world, 900, 800)
+
+    def attempt(row, at, status, retry=None):
+        mark = hooks.mark_delivered if status == "delivered" else hooks.mark_failed
+        mark(Attempt(row.delivery_id, row.endpoint_id, row.alert_id, at, status,
+                     None if status == "delivered" else "HTTP 500", retry))
+
+    lease = timedelta(days=60)      # nothing claimed here is claimed again by mistake
+    old = hooks.claim_due(t0, 10, lease)
+    assert len(old) == 4
+    to_fail = [r for r in old if r.endpoint_id == failing.id]
+    for row in old:
+        if row.endpoint_id == ok.id:
+            attempt(row, t0, "delivered")
+    attempt(to_fail[0], t0, "abandoned")
+    attempt(to_fail[1], t0, "failed", retry=t0 + timedelta(hours=1))    # still pending
+    later = t0 + timedelta(days=20)
+    world.advance(days=20)
+    assert cross(world, 300, credits=200, key="k2")[0].threshold == 300
+    recent = [r for r in hooks.claim_due(later, 10, lease) if r.created_at == later]
+    assert len(recent) == 2
+    for row in recent:
+        attempt(row, later, "delivered")
+    assert row_counts(world) == (6, 6)
+
+    month_on = t0 + timedelta(days=31)
+    before = month_on - timedelta(days=30)
+    assert hooks.prune_finished(before, limit=2) == 2           # bounded
+    assert hooks.prune_finished(before, limit=2) == 1
+    assert hooks.prune_finished(before, limit=2) == 0
+    assert row_counts(world) == (3, 3)
+    assert hooks.pending_count() == 1
+    shown = hooks.deliveries("acme", failing.id)
+    assert [(a["status"], a["at"]) for a in shown] == [
+        ("delivered", later.isoformat()), ("failed", t0.isoformat())]
+    assert [a["at"] for a in hooks.deliveries("acme", ok.id)] == [later.isoformat()]
+
+
+async def test_the_running_deliverer_prunes_what_is_past_the_retention(world,
+                                                                       deliverers):
+    hooks, t0 = hooks_of(world), world.now()
+    endpoint = hooks.register("acme", "https://hooks.example/", t0)
+    cross(world, 900)
+    [row] = hooks.claim_due(t0, 10, timedelta(seconds=60))
+    hooks.mark_delivered(Attempt(row.delivery_id, row.endpoint_id, row.alert_id, t0,
+                                 "delivered", None, None))
+    clock = {"now": t0 + timedelta(days=29)}
+    deliverer = deliverers(hooks, clock=lambda: clock["now"], transport=NeverConnect())
+    assert await deliverer.prune_when_due() == 0                # not yet 30 days old
+    assert hooks.deliveries("acme", endpoint.id) != []
+    clock["now"] = t0 + timedelta(days=31)
+    stop = asyncio.Event()
+    run = asyncio.create_task(deliverer.run(stop, poll_seconds=0.01))
+    deadline = time.monotonic() + 10
+    while hooks.deliveries("acme", endpoint.id) and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    stop.set()
+    await run
+    assert hooks.deliveries("acme", endpoint.id) == []
+    assert row_counts(world) == (0, 0)

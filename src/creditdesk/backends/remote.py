@@ -34,6 +34,7 @@ from ..models import (
     UsageReceipt,
     UsageSeries,
 )
+from ..rules import header_safe
 
 M = TypeVar("M", bound=BaseModel)
 _LISTS: dict[type, TypeAdapter] = {}
@@ -243,9 +244,10 @@ class RemoteBackend:
 
 
 def _key(key: object) -> str | None:
-    # A key that is not text cannot go in a header: send none, and the server refuses it
-    # (422, field idempotency_key) after its 404 and 403 checks, as the engine would.
-    return key if isinstance(key, str) else None
+    # A key that is not text, or that a header cannot carry as it is, is sent as none: the
+    # server refuses it (422, field idempotency_key) after its 404 and 403 checks, as the
+    # engine would.
+    return key if isinstance(key, str) and header_safe(key) else None
 
 
 def _params(params: dict) -> dict:

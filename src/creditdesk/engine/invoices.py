@@ -36,7 +36,7 @@ def pay(engine: BillingEngine, account: Account, user_id: str, invoice_id: objec
     """The paid invoice; None for the replay of the call that paid it (whose first answer
     the session gives: it is kept with the key)."""
     rules.check_text(invoice_id, "invoice_id", max_length=64)
-    rules.check_text(key, "idempotency_key", max_length=255)
+    rules.check_key(key)
     first = account.invoice_payments.get(key)
     if first is not None:
         if first[:2] != (invoice_id, user_id):
@@ -73,7 +73,8 @@ def _apply(engine: BillingEngine, account: Account, user_id: str, invoice: Invoi
                                             None if latest is None else latest.id)
     before = account.total
     at_us = to_micros(now)
-    account.invoices.mark_paid(invoice, now)
+    invoice.description = invoice_rules.paid_description(invoice.description)
+    account.invoices.mark_paid(invoice, now)      # with its description, on both stores
     account.invoice_payments[key] = (invoice.id, user_id, at_us)
     row = NO_ROW
     if effects.purchased:

@@ -26,7 +26,6 @@ from ..models import (
     Plan,
     UsageReceipt,
     UsageSeries,
-    trusted_builder,
 )
 from ..store import first_answers
 from ..store.ledger import (
@@ -49,9 +48,6 @@ _USAGE = KIND_CODE["usage"]
 _PURCHASE = KIND_CODE["purchase"]
 MAX_LEDGER_PAGE = 1000
 T = TypeVar("T")
-# A receipt is built from values the engine computed and checked itself: validating them
-# again was a quarter of a debit (bench/engine_scale.py), so they are built trusted.
-_RECEIPT = trusted_builder(UsageReceipt)
 _BALANCE_VIEWERS = ADMITS["view_balance"]
 _RECORDERS = ADMITS["record_usage"]
 
@@ -171,11 +167,14 @@ class BillingSession(SessionSettings):
             engine.catch_up(account, now)
         if type(credits) is not int or not 0 < credits <= MAX_CREDITS:
             rules.check_credits(credits, "credits")
-        # Cheap checks first; the validators run only to word the refusal.
-        if type(campaign) is not str or not 0 < len(campaign) <= 200 or campaign.isspace():
+        # Cheap checks first; the validators run only to word the refusal. A campaign a
+        # debit already went through with passed them then (engine.campaign_codes).
+        campaign_code = engine.campaign_codes.get(campaign) if type(campaign) is str else None
+        if campaign_code is None and (type(campaign) is not str or not 0 < len(campaign) <= 200
+                                      or campaign.isspace()):
             rules.check_text(campaign, "campaign")
-        if type(key) is not str or not 0 < len(key) <= 255 or key.isspace():
-            rules.check_text(key, "idempotency_key", max_length=255)
+        if type(key) is not str or not key or len(key) > 255 or not rules.header_safe(key):
+            rules.check_key(key)
         # Checked under the account's lock: concurrent duplicates meet here, in order.
         row = account.idempotency.get(key)
         if row is not None:
@@ -189,18 +188,9 @@ class BillingSession(SessionSettings):
                     or names[values[ACTOR]] != self.user_id):
                 raise self._conflict(key)
             return self._first_answer(account, key, UsageReceipt) if receipt else None
-        may_view = member.role in _BALANCE_VIEWERS
-        from_base, from_rollover, from_purchased, recharged = spending.debit(
-            engine, account, member, credits, campaign, key, now, may_view)
-        if not receipt:
-            return None
-        answer = _RECEIPT(
-            account_id=account.id, credits=credits, campaign=campaign,
-            from_base=from_base, from_rollover=from_rollover,
-            from_purchased=from_purchased, recharged=recharged,
-            member_used_this_period=member.used,
-            balance=engine.balance_model(account) if may_view else None)
-        if engine.store.keeps_answers:
+        answer = spending.debit(engine, account, member, credits, campaign, campaign_code,
+                                key, now, member.role in _BALANCE_VIEWERS, receipt)
+        if answer is not None and engine.store.keeps_answers:
             account.answers[key] = answer       # in this transaction, with its record
         return answer
 
@@ -228,7 +218,7 @@ class BillingSession(SessionSettings):
 
         def buy(account: Account, _: Membership) -> Invoice:
             rules.check_credits(credits, "credits", whole_dollars=True)
-            rules.check_text(idempotency_key, "idempotency_key", max_length=255)
+            rules.check_key(idempotency_key)
             row = account.idempotency.get(idempotency_key)
             if row is not None and (row < 0 or idempotency_key in account.invoice_payments):
                 raise self._conflict(idempotency_key)   # it paid an invoice

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from .. import rules
 from ..errors import InsufficientCredits, MemberLimitReached, PaymentDeclined
+from ..models import UsageReceipt, trusted_builder
 from ..money import credits_to_cents, format_credits
 from ..store.ledger import DAY_US, to_micros
 from ..store.state import Account, Membership
@@ -15,38 +16,47 @@ from . import alerts
 if TYPE_CHECKING:
     from .core import BillingEngine
 
+# A receipt is built from values the engine computed and checked itself: validating them
+# again was a quarter of a debit (bench/engine_scale.py), so they are built trusted, by
+# position in the model's field order.
+_RECEIPT = trusted_builder(UsageReceipt)
 ZERO_BALANCE = ("The balance reached 0 credits. Buy credits or enable auto-recharge to "
                 "resume work.")
 
 
 def debit(engine: BillingEngine, account: Account, member: Membership, credits: int,
-          campaign: str, key: str, now: datetime,
-          may_view_balance: bool) -> tuple[int, int, int, int]:
-    """Take `credits` for `member`'s campaign; returns what came from base, rollover and
-    purchased, and the credits recharged. A refusal tells the member only what they may
-    see: the balance is named to those who may view it.
+          campaign: str, campaign_code: int | None, key: str, now: datetime,
+          may_view_balance: bool, receipt: bool) -> UsageReceipt | None:
+    """Take `credits` for `member`'s campaign (`campaign_code`: its Names code, when the
+    engine has seen it in a debit before); returns the receipt, or None without `receipt`.
+    A refusal tells the member only what they may see: the balance is named to those who
+    may view it.
 
     Order matters: the member's limit first (a refusal there changes nothing and does not
     pause the org), then auto-recharge for what the debit would leave, then the split.
-    This is the hot path: it computes each value once and touches no pydantic model.
+    This is the hot path (bench/engine_scale.py): it computes each value once, calls
+    only what holds a rule, and builds no pydantic model but the receipt.
     """
-    if member.limit is not None and rules.exceeds_limit(member.used, credits, member.limit):
+    limit = member.limit
+    used_before = member.used
+    if limit is not None and rules.exceeds_limit(used_before, credits, limit):
         alerts.limit_refused(engine, account, member, now)
         raise MemberLimitReached(
-            f"member limit reached: {member.user_id} has used {format_credits(member.used)} "
-            f"of a {format_credits(member.limit)} limit this period; this debit needs "
+            f"member limit reached: {member.user_id} has used {format_credits(used_before)} "
+            f"of a {format_credits(limit)} limit this period; this debit needs "
             f"{format_credits(credits)}")
     at_us = to_micros(now)
     recharged = 0
-    declined = False
+    declined = rare = False
     base, rollover, purchased = account.base, account.rollover, account.purchased
-    before, used_before = base + rollover + purchased, member.used
+    before = base + rollover + purchased
     was_running = not account.paused
     settings = account.recharge
     if settings.enabled and before - credits < settings.threshold:
         recharged = _recharge(engine, account, member, credits, key, now, at_us)
         declined = not settings.enabled     # its payment failed: it switched itself off
         purchased = account.purchased       # the only bucket a recharge fills
+        rare = True
     split = rules.split_debit(base, rollover, purchased, credits)
     if split is None:
         total = account.total
@@ -75,10 +85,9 @@ def debit(engine: BillingEngine, account: Account, member: Membership, credits: 
     account.used += credits
     if before + recharged == credits:     # the debit took everything
         engine.pause(account, ZERO_BALANCE)
-    names = engine.names
-    campaign_code = names.ids.get(campaign)
-    if campaign_code is None:
-        campaign_code = names.code(campaign)
+        rare = True
+    if campaign_code is None:             # its first debit: the engine remembers it
+        campaign_code = engine.campaign_codes[campaign] = engine.names.code(campaign)
     code = member.code
     row = engine.append_entry(account, at_us, "usage", code, -from_base, -from_rollover,
                               -from_purchased, campaign_code, key, used)
@@ -87,9 +96,18 @@ def debit(engine: BillingEngine, account: Account, member: Membership, credits: 
     account.idempotency[key] = row
     if recharged:
         account.recharged[key] = recharged
-    alerts.after_debit(engine, account, member, before, used_before, was_running, declined,
-                       at_us)
-    return from_base, from_rollover, from_purchased, recharged
+    # `after_debit` decides what fires; it is called unless nothing can: no recharge, no
+    # pause, no member limit (a share of it may be reached), and the balance before and
+    # after inside the band between two thresholds the last debit ended in.
+    low, high = account.alerting.band
+    if rare or limit is not None or not low <= before - credits or before >= high:
+        alerts.after_debit(engine, account, member, before, used_before, was_running,
+                           declined, at_us)
+    if not receipt:
+        return None
+    return _RECEIPT(account.id, credits, campaign, from_base, from_rollover, from_purchased,
+                    recharged, used,
+                    engine.balance_model(account) if may_view_balance else None)
 
 
 def _recharge(engine: BillingEngine, account: Account, member: Membership, credits: int,

@@ -40,25 +40,27 @@ def invalid_from_validation(error: ValidationError) -> InvalidRequest:
     first = error.errors(include_url=False)[0]
     kind = first.get("type", "")
     location = [str(part) for part in first.get("loc", ()) if part != "__root__"]
-    field = ".".join(location) or None
+    # The field is the request's own, as the engine names it (`balance_below`, never
+    # `balance_below.0`): the remote backend must raise what the engine would.
+    path, field = ".".join(location) or None, location[0] if location else None
     if kind == "json_invalid":
         return InvalidRequest(f"the request body is not valid JSON "
                               f"({first.get('ctx', {}).get('error', 'parse error')})")
     if kind in ("model_type", "model_attributes_type", "dict_type") and field is None:
         return InvalidRequest("the request body must be a JSON object")
     if kind == "missing":
-        return InvalidRequest(f"{field} is required", field=field)
+        return InvalidRequest(f"{path} is required", field=field)
     if kind == "extra_forbidden":
-        return InvalidRequest(f"{field} is not a field this request takes", field=field)
+        return InvalidRequest(f"{path} is not a field this request takes", field=field)
     if kind == "timezone_aware":
-        return InvalidRequest(f"{field} must carry a UTC offset (a naive time is ambiguous)",
+        return InvalidRequest(f"{path} must carry a UTC offset (a naive time is ambiguous)",
                               field=field)
     expected = _EXPECTED.get(kind)
     if expected is not None and field is not None:
-        return InvalidRequest(f"{field} must be {expected}, not {_json_type(first.get('input'))}",
+        return InvalidRequest(f"{path} must be {expected}, not {_json_type(first.get('input'))}",
                               field=field)
     message = first.get("msg", "is invalid")
-    return InvalidRequest(f"{field}: {message}" if field else message, field=field)
+    return InvalidRequest(f"{path}: {message}" if path else message, field=field)
 
 
 _EXPECTED = {"int_type": "a whole number", "int_from_float": "a whole number",

@@ -26,6 +26,7 @@ from ..models import Alert
 from ..store import schema
 from ..store.schema import webhook_attempts, webhook_deliveries, webhooks
 from .webhooks import (
+    PRUNE_BATCH,
     Attempt,
     Endpoint,
     OutboxRow,
@@ -39,6 +40,7 @@ MAX_ENDPOINTS = 10
 # Outbox rows turned into deliveries per transaction (short transactions, bounded work).
 FAN_OUT_BATCH = 200
 DELIVERIES_SHOWN = 100
+_FINISHED = ("delivered", "abandoned")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -48,6 +50,12 @@ def to_us(at: datetime) -> int:
 
 def from_us(us: int) -> datetime:
     return _EPOCH + timedelta(microseconds=us)
+
+
+def finished_before(before: datetime) -> sa.Select:
+    """The ids of finished deliveries created before `before` (what pruning deletes)."""
+    d = webhook_deliveries.c
+    return sa.select(d.id).where(d.status.in_(_FINISHED), d.created_us < to_us(before))
 
 
 def _alert(row) -> Alert:
@@ -213,6 +221,26 @@ class SqlWebhooks:
                 delivery_id=attempt.delivery_id, n=done + 1, webhook_id=attempt.endpoint_id,
                 alert_id=attempt.alert_id, at_us=to_us(attempt.at), status=attempt.status,
                 error=attempt.error, next_retry_us=retry))
+
+    def prune_finished(self, before: datetime, limit: int = PRUNE_BATCH) -> int:
+        """Delete up to `limit` finished deliveries created before `before`, with their
+        attempts; returns how many. A delivery finishes within the 24-hour retry window of
+        its creation, so with a retention far longer than that, its creation time stands
+        for when it finished (the index of schema step _index_finished_deliveries). Pending
+        deliveries stay, however old: they are still owed."""
+        with self._read() as conn:      # look first: most passes find nothing to delete
+            if conn.execute(finished_before(before).limit(1)).first() is None:
+                return 0
+        with self.engine.begin() as conn:
+            # The delivery rows first, as remove() takes them: no lock-order deadlock.
+            ids = conn.execute(self._locked(finished_before(before).limit(limit))
+                               ).scalars().all()
+            if ids:
+                conn.execute(webhook_attempts.delete().where(
+                    webhook_attempts.c.delivery_id.in_(ids)))
+                conn.execute(webhook_deliveries.delete().where(
+                    webhook_deliveries.c.id.in_(ids)))
+        return len(ids)
 
     def pending_count(self) -> int:
         with self._read() as conn:

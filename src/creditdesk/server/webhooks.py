@@ -50,6 +50,15 @@ DEFAULT_RETRY_SECONDS = 30.0
 # Longer than an attempt can take, so a live worker never loses its claim mid-attempt.
 DEFAULT_LEASE = timedelta(seconds=60)
 SIGNATURE_TOLERANCE_SECONDS = 300
+# How long finished deliveries and their attempts stay listed (`GET .../deliveries`) before
+# the deliverer deletes them: far longer than the 24-hour retry window, so an owner can
+# still see a month of them, while a busy account's tables stop growing forever. A constant,
+# not a `serve` flag: the contract names none, and nothing depends on the exact figure.
+RETENTION = timedelta(days=30)
+# How often a worker prunes one bounded batch (sooner while batches come back full), and
+# the batch: deliveries deleted per short transaction, so a backlog never holds a lock long.
+PRUNE_EVERY = timedelta(minutes=1)
+PRUNE_BATCH = 500
 # https only, public addresses only: what `serve` uses without its two --allow flags.
 STRICT = WebhookPolicy()
 
@@ -154,6 +163,9 @@ class Outbox(Protocol):
     def mark_failed(self, attempt: Attempt) -> None:
         """Record the attempt; due again at attempt.next_retry_at, or done when None."""
 
+    def prune_finished(self, before: datetime, limit: int) -> int:
+        """Forget up to `limit` finished deliveries older than `before`; how many."""
+
 
 @dataclass(slots=True)
 class _Pending:
@@ -205,6 +217,16 @@ class MemoryOutbox:
                     replace(pending.row, failures=pending.row.failures + 1),
                     attempt.next_retry_at)
 
+    def prune_finished(self, before: datetime, limit: int) -> int:
+        """Forget the attempts of finished deliveries made before `before` (the memory
+        outbox keeps no finished delivery, only their attempts), at most `limit` of them."""
+        with self._lock:
+            old = [a for a in self._attempts
+                   if a.at < before and a.delivery_id not in self._pending][:limit]
+            gone = {id(a) for a in old}
+            self._attempts = [a for a in self._attempts if id(a) not in gone]
+        return len(old)
+
     def attempts(self, endpoint_id: str, limit: int = 100) -> list[Attempt]:
         """Recent attempts to one endpoint, newest first."""
         with self._lock:
@@ -235,10 +257,13 @@ class WebhookDeliverer:
                  retry_seconds: float = DEFAULT_RETRY_SECONDS,
                  clock: Callable[[], datetime] = _utcnow,
                  timeout: float = ATTEMPT_TIMEOUT_SECONDS, batch: int = 50,
-                 lease: timedelta = DEFAULT_LEASE) -> None:
+                 lease: timedelta = DEFAULT_LEASE, retention: timedelta = RETENTION,
+                 prune_batch: int = PRUNE_BATCH) -> None:
         self.outbox, self.policy, self.resolver = outbox, policy, resolver
         self.retry_seconds, self.clock, self.timeout = retry_seconds, clock, timeout
         self.batch, self.lease = batch, lease
+        self.retention, self.prune_batch = retention, prune_batch
+        self._next_prune: datetime | None = None     # None: at the first pass
         self._wake = asyncio.Event()
         # No pooled connections: a pool keyed by the pinned IP could reuse one host's TLS
         # session for another name. No environment proxies: a proxy would connect for us
@@ -287,6 +312,7 @@ class WebhookDeliverer:
                 task = asyncio.create_task(self._deliver(row))
                 in_flight.add(task)
                 task.add_done_callback(lambda done: self._finished(done, in_flight))
+            await self.prune_when_due()
             waits = [asyncio.create_task(stop.wait()), asyncio.create_task(self._wake.wait())]
             await asyncio.wait(waits, timeout=poll_seconds, return_when=FIRST_COMPLETED)
             for task in waits:
@@ -295,6 +321,24 @@ class WebhookDeliverer:
             await asyncio.wait(in_flight, timeout=self.timeout)
             for task in in_flight:
                 task.cancel()
+
+    async def prune_when_due(self) -> int:
+        """Delete one bounded batch of finished deliveries older than the retention, at
+        most every PRUNE_EVERY (at the next pass while batches come back full, so a backlog
+        goes down in short transactions); how many went."""
+        now = self.clock()
+        if self._next_prune is not None and now < self._next_prune:
+            return 0
+        self._next_prune = now + PRUNE_EVERY
+        try:
+            pruned = await asyncio.to_thread(self.outbox.prune_finished,
+                                             now - self.retention, self.prune_batch)
+        except Exception:  # its database, like a failed claim: the next time is soon enough
+            log.exception("pruning finished webhook deliveries failed")
+            return 0
+        if pruned >= self.prune_batch:
+            self._next_prune = now
+        return pruned
 
     def _finished(self, task: asyncio.Task, in_flight: set[asyncio.Task]) -> None:
         in_flight.discard(task)

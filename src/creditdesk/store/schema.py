@@ -317,6 +317,30 @@ def _keep_first_answers(conn: sa.Connection) -> None:
     fill_missing_answers(conn)
 
 
+def _index_finished_deliveries(conn: sa.Connection) -> None:
+    """Finished webhook deliveries by their time, for the deliverer's pruning
+    (SqlWebhooks.prune_finished): without it, finding the old delivered and abandoned rows
+    reads every delivery an account ever had, and they were never deleted."""
+    conn.execute(sa.text("CREATE INDEX IF NOT EXISTS webhook_deliveries_finished "
+                         "ON webhook_deliveries (status, created_us)"))
+
+
+def _paid_invoices_read_as_paid(conn: sa.Connection) -> None:
+    """Failed invoices paid later (pay_invoice) kept their decline note until this release,
+    which rewrites it when one is paid (invoice_rules.paid_description): those paid before
+    read as paid too. After _keep_first_answers, so that the answers it rebuilds are the
+    ones first sent, which replays keep sending byte for byte."""
+    from ..invoice_rules import DECLINE_NOTE, paid_description
+    i = invoices.c
+    rows = conn.execute(sa.select(i.id, i.description).join(
+        invoice_payments, invoice_payments.c.invoice_id == i.id).where(
+        i.status == "paid", i.description.contains(DECLINE_NOTE, autoescape=True))).all()
+    if rows:
+        conn.execute(invoices.update().where(i.id == sa.bindparam("b_id")).values(
+            description=sa.bindparam("b_description")),
+            [{"b_id": id_, "b_description": paid_description(text)} for id_, text in rows])
+
+
 # The schema's versions in order: a database at version n runs STEPS[n:] on migrate().
 STEPS = [_create_books, _add_webhooks, _add_alerts, _index_usage_by_key,
-         _keep_first_answers]
+         _keep_first_answers, _index_finished_deliveries, _paid_invoices_read_as_paid]

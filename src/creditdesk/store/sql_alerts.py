@@ -95,11 +95,11 @@ def _text(values) -> str:
     return ",".join(str(value) for value in values)
 
 
-def load_alert_config(conn: sa.Connection, account_id: str, dialect: str) -> AlertConfig:
+def alert_config(conn: sa.Connection, account_id: str, dialect: str, r) -> AlertConfig:
+    """The account's alert settings from `r`, its row read with the account's (its
+    `balance_below`, `member_usage_percent` and `armed` are None when it has none)."""
     config = AlertConfig()
-    r = conn.execute(sa.select(alert_settings).where(
-        alert_settings.c.account_id == account_id)).first()
-    if r is not None:
+    if r.balance_below is not None:
         config.balance_below = _ints(r.balance_below)
         config.member_usage_percent = _ints(r.member_usage_percent)
         config.armed = frozenset(_ints(r.armed))

@@ -32,6 +32,7 @@ from .ledger import (
 )
 from .schema import (
     accounts,
+    alert_settings,
     invoice_keys,
     invoice_payments,
     invoices,
@@ -41,7 +42,7 @@ from .schema import (
 from .sql_alerts import (
     SqlAlerts,
     SqlPayments,
-    load_alert_config,
+    alert_config,
     save_alert_config,
 )
 from .sql_keys import SqlKeyRecords
@@ -65,6 +66,18 @@ _MEMBER_UPDATE = memberships.update().where(
     memberships.c.account_id == sa.bindparam("w_account"),
     memberships.c.user_id == sa.bindparam("w_user"))
 _ACCOUNT_UPDATE = accounts.update().where(accounts.c.id == sa.bindparam("w_id"))
+_MEMBER_SELECT = sa.select(memberships).where(
+    memberships.c.account_id == sa.bindparam("w_account"),
+    memberships.c.user_id == sa.bindparam("w_user"))
+# The account row with its alert settings (a row of their own, often none): one statement.
+_ACCOUNT_SELECT = (
+    sa.select(accounts, alert_settings.c.balance_below, alert_settings.c.member_usage_percent,
+              alert_settings.c.armed)
+    .select_from(accounts.outerjoin(alert_settings,
+                                    alert_settings.c.account_id == accounts.c.id))
+    .where(accounts.c.id == sa.bindparam("w_id")))
+# PostgreSQL locks only the account row (FOR UPDATE may not reach the outer join's side).
+_ACCOUNT_LOCK = _ACCOUNT_SELECT.with_for_update(of=accounts)
 
 class SqlMembers:
     """user id -> Membership, read one at a time (a debit needs one of 20,000)."""
@@ -88,9 +101,8 @@ class SqlMembers:
     def get(self, user_id: str, default=None) -> Membership | None:
         member = self.loaded.get(user_id)
         if member is None and not self.complete:
-            row = self.conn.execute(sa.select(memberships).where(
-                memberships.c.account_id == self.account_id,
-                memberships.c.user_id == user_id)).first()
+            row = self.conn.execute(_MEMBER_SELECT, {
+                "w_account": self.account_id, "w_user": user_id}).first()
             member = None if row is None else self._member(row)
         return default if member is None else member
 
@@ -293,7 +305,7 @@ class SqlInvoices:
     def mark_paid(self, invoice: Invoice, paid_at) -> None:
         # When: the invoice_payments row written with it (see SqlPayments).
         self.conn.execute(invoices.update().where(invoices.c.id == invoice.id)
-                          .values(status="paid"))
+                          .values(status="paid", description=invoice.description))
         invoice.status = "paid"
         invoice.paid_at = paid_at
 
@@ -302,10 +314,8 @@ class SqlInvoices:
 
 def load_account(store: SqlStore, conn: sa.Connection, account_id: str, *,
                  lock: bool) -> Account | None:
-    query = sa.select(accounts).where(accounts.c.id == account_id)
-    if lock and store.dialect == "postgresql":
-        query = query.with_for_update()
-    r = conn.execute(query).first()
+    query = _ACCOUNT_LOCK if lock and store.dialect == "postgresql" else _ACCOUNT_SELECT
+    r = conn.execute(query, {"w_id": account_id}).first()
     if r is None:
         return None
     account = Account.__new__(Account)
@@ -338,7 +348,7 @@ def load_account(store: SqlStore, conn: sa.Connection, account_id: str, *,
     account.days = SqlDays(conn, account_id, names)
     account.invoice_payments = SqlPayments(conn, account_id)
     account.alerts = SqlAlerts(conn, account_id)
-    account.alerting = load_alert_config(conn, account_id, store.dialect)
+    account.alerting = alert_config(conn, account_id, store.dialect, r)
     return account
 
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
 from ..models import Context
+from .dialog import Dialog
 from .widgets.context_header import context_kind
 
 
-class ContextPicker(ModalScreen[str | None]):
+class ContextPicker(Dialog[str | None]):
     """Dismisses with the chosen account id, or None on escape."""
 
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="context.cancel")]

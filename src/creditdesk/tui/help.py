@@ -9,12 +9,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.geometry import Size
-from textual.screen import ModalScreen, Screen
+from textual.screen import Screen
 from textual.strip import Strip
 from textual.style import Style
 from textual.visual import Visual, visualize
 from textual.widget import Widget
 from textual.widgets import Label, Static
+
+from .dialog import Dialog
 
 INTRO = ("CreditDesk shows the credits of the account your work is charged to (named in the "
          "header with your role). Controls your role may not use stay visible, dimmed, with "
@@ -77,7 +79,7 @@ class KeyTable(Widget):
         return lines[y] if y < len(lines) else Strip.blank(width, self.visual_style.rich_style)
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(Dialog[None]):
     BINDINGS = [Binding("escape,q,question_mark,f1", "dismiss", "Close", id="help.close")]
 
     def __init__(self, beneath: Screen) -> None:

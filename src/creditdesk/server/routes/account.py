@@ -1,14 +1,15 @@
 """Who am I, the balance and the ledger."""
 
-from fastapi import APIRouter, Query, Request
+from fastapi import FastAPI, Query, Request
 
 from ...engine import BillingSession as S
 from ...models import Balance, Identity, LedgerEntry
 from ..gate import Gate, answer, answer_off_loop, first_problem, parse_int
+from .tagged import TaggedRoutes
 
 
-def router(gate: Gate) -> APIRouter:
-    routes = APIRouter(tags=["account"])
+def add_routes(app: FastAPI, gate: Gate) -> None:
+    routes = TaggedRoutes(app, "account")
 
     @routes.get("/v1/me", response_model=Identity)
     async def whoami(request: Request):
@@ -39,4 +40,3 @@ def router(gate: Gate) -> APIRouter:
                                                      user_id=user_id, campaign=campaign,
                                                      invoice_id=invoice_id))
 
-    return routes

@@ -1,6 +1,6 @@
 """Paying a failed invoice, the alert settings and the alerts."""
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import FastAPI, Header, Query, Request
 from pydantic import BaseModel, ConfigDict
 
 from ...engine import BillingSession as S
@@ -15,6 +15,7 @@ from ..gate import (
     missing_key,
     parse_int,
 )
+from .tagged import TaggedRoutes
 
 # The contract's cap on one page of alerts: a larger limit is cut to it, not refused.
 MAX_ALERTS_PAGE = 1_000
@@ -28,8 +29,8 @@ class AlertSettingsBody(BaseModel):
     member_usage_percent: list[int]
 
 
-def router(gate: Gate) -> APIRouter:
-    routes = APIRouter(tags=["alerts"])
+def add_routes(app: FastAPI, gate: Gate) -> None:
+    routes = TaggedRoutes(app, "alerts")
 
     @routes.post("/v1/accounts/{account_id}/invoices/{invoice_id}/pay",
                  response_model=Invoice)
@@ -75,4 +76,3 @@ def router(gate: Gate) -> APIRouter:
         return await answer_off_loop(await gate.call(user, S.alerts, account_id=account_id,
                                                      limit=size, before=older))
 
-    return routes

@@ -1,20 +1,21 @@
 """The members of an org and their limits."""
 
-from fastapi import APIRouter, Query, Request
+from fastapi import FastAPI, Query, Request
 
 from ...engine import BillingSession as S
 from ...errors import InvalidRequest
 from ...models import MemberUsage
 from .. import bodies
 from ..gate import Gate, answer, body_doc
+from .tagged import TaggedRoutes
 
 MAX_MEMBERS_PAGE = 10_000
 PAGED = {200: {"description": "one page, in order", "headers": {"X-Total-Count": {
     "description": "how many items there are in all", "schema": {"type": "integer"}}}}}
 
 
-def router(gate: Gate) -> APIRouter:
-    routes = APIRouter(tags=["members"])
+def add_routes(app: FastAPI, gate: Gate) -> None:
+    routes = TaggedRoutes(app, "members")
 
     @routes.get("/v1/accounts/{account_id}/members", response_model=list[MemberUsage],
                 responses=PAGED)
@@ -35,4 +36,3 @@ def router(gate: Gate) -> APIRouter:
         return answer(await gate.call(user, S.set_member_limit, account_id=account_id,
                                       user_id=user_id, limit=body.limit))
 
-    return routes

@@ -1,16 +1,17 @@
 """Plans and the account's subscription."""
 
-from fastapi import APIRouter, Request
+from fastapi import FastAPI, Request
 
 from ...engine import BillingSession as S
 from ...errors import InvalidRequest
 from ...models import Plan, Subscription
 from .. import bodies
 from ..gate import Gate, answer, body_doc
+from .tagged import TaggedRoutes
 
 
-def router(gate: Gate) -> APIRouter:
-    routes = APIRouter(tags=["plan"])
+def add_routes(app: FastAPI, gate: Gate) -> None:
+    routes = TaggedRoutes(app, "plan")
 
     @routes.get("/v1/accounts/{account_id}/subscription", response_model=Subscription)
     async def subscription(account_id: str, request: Request):
@@ -37,4 +38,3 @@ def router(gate: Gate) -> APIRouter:
     async def plans(request: Request):
         return answer(await gate.call(await gate.user(request), S.plans))
 
-    return routes

@@ -1,36 +1,45 @@
 """Credit packs, purchases, auto-recharge, invoices and the payment portal."""
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import FastAPI, Query, Request
 
 from ...engine import BillingSession as S
 from ...errors import InvalidRequest
 from ...models import AutoRecharge, CreditPack, Invoice
 from .. import bodies
-from ..gate import Gate, answer, body_doc, first_problem, missing_key
+from ..gate import (
+    Gate,
+    answer,
+    body_doc,
+    first_problem,
+    idempotency_key,
+    missing_key,
+    path_value,
+)
 from .members import PAGED
+from .tagged import TaggedRoutes
 
 MAX_INVOICES_PAGE = 1_000
 
 
-def router(gate: Gate) -> APIRouter:
-    routes = APIRouter(tags=["purchases"])
+def add_routes(app: FastAPI, gate: Gate) -> None:
+    routes = TaggedRoutes(app, "purchases")
 
     @routes.get("/v1/credit-packs", response_model=list[CreditPack])
     async def credit_packs(request: Request):
         return answer(await gate.call(await gate.user(request), S.credit_packs))
 
     @routes.post("/v1/accounts/{account_id}/purchases", response_model=Invoice,
-                 openapi_extra=body_doc(bodies.PurchaseBody))
-    async def purchase_credits(account_id: str, request: Request,
-                               idempotency_key: str | None = Header(None,
-                                                                    alias="Idempotency-Key")):
+                 openapi_extra=body_doc(bodies.PurchaseBody, path=("account_id",),
+                                        keyed=True))
+    async def purchase_credits(request: Request):
+        account_id, key = path_value(request, "account_id"), idempotency_key(request)
         user = await gate.user(request)
         body = await gate.parse(request, bodies.PurchaseBody)
-        problem = first_problem(body) or missing_key(idempotency_key)
+        problem = first_problem(body) or missing_key(key)
         if problem is not None:
             await gate.refuse_after_access(user, account_id, "purchase_credits", problem)
         return answer(await gate.call(user, S.purchase_credits, account_id=account_id,
-                                      credits=body.credits, idempotency_key=idempotency_key))
+                                      credits=body.credits, idempotency_key=key))
 
     @routes.get("/v1/accounts/{account_id}/auto-recharge", response_model=AutoRecharge)
     async def auto_recharge(account_id: str, request: Request):
@@ -64,4 +73,3 @@ def router(gate: Gate) -> APIRouter:
         url = await gate.call(await gate.user(request), S.portal_url, account_id=account_id)
         return answer({"url": url})
 
-    return routes

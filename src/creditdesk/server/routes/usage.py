@@ -1,6 +1,6 @@
 """Recording usage, the caller's own use and the usage history."""
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import FastAPI, Query, Request
 
 from ...engine import BillingSession as S
 from ...errors import InvalidRequest
@@ -12,35 +12,39 @@ from ..gate import (
     answer_off_loop,
     body_doc,
     first_problem,
+    idempotency_key,
     missing_key,
     parse_instant,
     parse_int,
+    path_value,
 )
+from .tagged import TaggedRoutes
 
 # Larger history answers (tens of MB) are refused: one could hold the process for seconds.
 MAX_HISTORY_POINTS = 100_000
 
 
-def router(gate: Gate) -> APIRouter:
-    routes = APIRouter(tags=["usage"])
+def add_routes(app: FastAPI, gate: Gate) -> None:
+    routes = TaggedRoutes(app, "usage")
 
     @routes.get("/v1/accounts/{account_id}/my-usage", response_model=MemberUsage)
     async def my_usage(account_id: str, request: Request):
         user = await gate.user(request)
         return answer(await gate.call(user, S.my_usage, account_id=account_id))
 
+    # The hot path: it reads its path and header itself (see gate.body_doc).
     @routes.post("/v1/accounts/{account_id}/usage", response_model=UsageReceipt,
-                 openapi_extra=body_doc(bodies.UsageBody))
-    async def record_usage(account_id: str, request: Request,
-                           idempotency_key: str | None = Header(None, alias="Idempotency-Key")):
+                 openapi_extra=body_doc(bodies.UsageBody, path=("account_id",), keyed=True))
+    async def record_usage(request: Request):
+        account_id, key = path_value(request, "account_id"), idempotency_key(request)
         user = await gate.user(request)
         body = await gate.parse(request, bodies.UsageBody)
-        problem = first_problem(body) or missing_key(idempotency_key)
+        problem = first_problem(body) or missing_key(key)
         if problem is not None:
             await gate.refuse_after_access(user, account_id, "record_usage", problem)
         return answer(await gate.call(user, S.record_usage, account_id=account_id,
                                       credits=body.credits, campaign=body.campaign,
-                                      idempotency_key=idempotency_key))
+                                      idempotency_key=key))
 
     @routes.get("/v1/accounts/{account_id}/usage-history", response_model=UsageSeries)
     async def usage_history(account_id: str, request: Request,
@@ -68,4 +72,3 @@ def router(gate: Gate) -> APIRouter:
                 f"'(other)'), a coarser granularity or a shorter range", field="top")
         return await answer_off_loop(series)
 
-    return routes

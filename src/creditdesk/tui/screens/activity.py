@@ -17,12 +17,12 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Label, Select, Static
 
 from ...errors import BillingError
 from ...models import Context, LedgerEntry
 from ...money import format_credits
+from ..dialog import Dialog
 from ..styles import stylesheet
 from ..widgets.error_note import describe_error
 from ..widgets.export_form import (
@@ -137,7 +137,7 @@ def detail_rows(entry: LedgerEntry, names: dict[str, str]) -> list[tuple[str, st
     return rows
 
 
-class EntryDetail(ModalScreen[None]):
+class EntryDetail(Dialog[None]):
     """One ledger entry with its references; escape, enter or q closes it."""
 
     BINDINGS = [Binding("escape,enter,q", "dismiss", "Close", id="activity.detail.close")]

@@ -11,12 +11,12 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Label, Static
 
 from ...errors import BillingError
 from ...models import Context, Invoice
 from ...money import format_cents, format_credits
+from ..dialog import Dialog
 from ..permissions import role_reason
 from ..styles import stylesheet
 from ..widgets.error_note import ErrorNote, describe_error
@@ -95,7 +95,7 @@ def failure_note(invoice: Invoice) -> str:
                else "; the plan's credits were still granted."))
 
 
-class InvoiceDetail(ModalScreen[str | None]):
+class InvoiceDetail(Dialog[str | None]):
     """One invoice in full; escape, enter or q closes it, `v` returns the invoice's id so
     the screen that opened it can show its ledger entries (Activity)."""
 

@@ -11,12 +11,12 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from ...errors import BillingError
 from ...models import Context, MemberUsage
 from ...money import format_credits, format_credits_dollars
+from ..dialog import Dialog
 from ..form_checks import FieldError, parse_limit
 from ..styles import stylesheet
 from ..widgets.error_note import ErrorNote, describe_error
@@ -61,7 +61,7 @@ class LimitChoice:
     limit: int | None
 
 
-class LimitForm(ModalScreen[LimitChoice | None]):
+class LimitForm(Dialog[LimitChoice | None]):
     """Asks for one member's limit, validated as you type; returns it when valid. The
     screen that opened it saves it (the form never calls the backend)."""
 

@@ -12,11 +12,11 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
 from ...models import Context, MemberUsage, UsageSeries
 from ...money import format_credits, format_credits_dollars
+from ..dialog import Dialog
 from ..styles import stylesheet
 from ..widgets.error_note import ErrorNote
 from ..widgets.export_form import (
@@ -122,7 +122,7 @@ async def fold(series: UsageSeries, names: dict[str, str] | None = None) -> Usag
     return await asyncio.to_thread(tabulate_usage, series, names=names)
 
 
-class CustomRangeForm(ModalScreen[tuple[date, date] | None]):
+class CustomRangeForm(Dialog[tuple[date, date] | None]):
     """Two dates, checked as you type; the range is used only once both are right."""
 
     CSS_PATH = stylesheet("usage.tcss")

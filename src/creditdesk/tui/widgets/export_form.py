@@ -20,9 +20,9 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+from ..dialog import Dialog
 from .error_note import ErrorNote
 from .form_input import FormInput
 
@@ -87,7 +87,7 @@ def write_failure(path: Path, error: OSError) -> str:
     return f"Could not write {path}: {error.strerror or error}."
 
 
-class ExportForm(ModalScreen[Path | None]):
+class ExportForm(Dialog[Path | None]):
     """Asks where to write the CSV; the path is checked as it is typed. Dismisses with the
     accepted path (the caller writes the file), or None when cancelled."""
 
