@@ -10,6 +10,7 @@ import pytest
 from creditdesk import rules
 from creditdesk.errors import InsufficientCredits, InvalidRequest
 from creditdesk.models import MAX_CREDITS
+from tests.support.alert_pages import raise_1005_alerts
 
 
 @pytest.fixture
@@ -129,12 +130,8 @@ def test_credits_bought_stay_when_the_debit_is_still_refused(world):
 # engine too)"; tests/engine only had five alerts to page ----------------------------------
 
 def test_the_engines_alert_page_is_cut_to_1000(world):
-    owner, member = world.session("ann"), world.session("cat")
-    owner.configure_alerts("acme", balance_below=[900, 800, 700, 600, 500],
-                           member_usage_percent=[])
-    for n in range(201):        # five crossings a round, re-armed by buying back: 1,005
-        member.record_usage("acme", 600, campaign="c", idempotency_key=f"u{n}")
-        owner.purchase_credits("acme", 600, idempotency_key=f"b{n}")
+    owner = world.session("ann")
+    raise_1005_alerts(world)
     page = owner.alerts("acme", limit=5_000)
     assert len(page) == 1_000
     assert page == owner.alerts("acme", limit=1_000)

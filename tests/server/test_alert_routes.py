@@ -10,6 +10,7 @@ import pytest
 from creditdesk.errors import PaymentDeclined
 from creditdesk.server.app import create_app
 from tests.server.conftest import OPERATOR, assert_error
+from tests.support.alert_pages import raise_1005_alerts
 
 ACME = "/v1/accounts/acme"
 
@@ -131,12 +132,8 @@ async def test_alerts_page_newest_first_with_strict_integers(world, client):
 
 
 async def test_a_limit_above_the_cap_is_cut_to_1000(world, client):
-    owner, member = world.session("ann"), world.session("cat")
-    owner.configure_alerts("acme", balance_below=[900, 800, 700, 600, 500],
-                           member_usage_percent=[])
-    for n in range(201):       # five crossings a round, re-armed by buying back: 1,005
-        member.record_usage("acme", 600, campaign="c", idempotency_key=f"u{n}")
-        owner.purchase_credits("acme", 600, idempotency_key=f"b{n}")
+    owner = world.session("ann")
+    raise_1005_alerts(world)
     cut = await client.call("bob", "GET", f"{ACME}/alerts", params={"limit": "5000"})
     assert cut.status_code == 200, cut.text
     assert len(cut.json()) == 1000

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
-from .. import rules
+from .. import invoice_rules, rules
 from ..errors import AlreadyExists, InvalidRequest, NotFound
 from ..models import Balance, CreditPack, Invoice, LedgerEntry, Plan, trusted_builder
 from ..store import MemoryStore
@@ -342,8 +342,8 @@ class BillingEngine:
         number = self.store.take_invoice_number()
         invoice = InvoiceRow(f"in_{number:06d}", f"CD-{number:06d}", at, kind, credits, cents,
                              "paid" if result.ok else "failed",
-                             description if result.ok else f"{description} (declined: "
-                                                           f"{result.reason})",
+                             description if result.ok
+                             else f"{description}{invoice_rules.DECLINE_NOTE}{result.reason})",
                              result.method, key=key)
         account.invoices.append(invoice)
         self.mutations += 1
