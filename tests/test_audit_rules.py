@@ -1,5 +1,6 @@
 """Audit of spec/billing-rules.md against the engine: the rules (or the edges of rules) that no
-other suite asserted. Each test names the rule it checks."""
+other suite asserted. Each test names the rule it checks; the worlds run on the memory store
+and on SQLite, as the engine suites do."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from creditdesk import rules
 from creditdesk.errors import InsufficientCredits, InvalidRequest
 from creditdesk.models import MAX_CREDITS
+from tests.store.stores import store_factory  # noqa: F401 - every engine store
 from tests.support.alert_pages import raise_1005_alerts
 
 

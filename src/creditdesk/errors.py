@@ -73,9 +73,15 @@ ERROR_CLASSES: dict[str, type[BillingError]] = {
 
 def error_from_dict(body: dict) -> BillingError:
     """Rebuild the exception the engine would have raised from the API's error body."""
-    cls = ERROR_CLASSES.get(body.get("code", ""), BillingError)
-    return cls(body.get("message") or "request refused",
-               required_role=body.get("required_role"), field=body.get("field"))
+    code = body.get("code", "")
+    cls = ERROR_CLASSES.get(code, BillingError)
+    error = cls(body.get("message") or "request refused",
+                required_role=body.get("required_role"), field=body.get("field"))
+    if cls is BillingError and isinstance(code, str) and code:
+        # A code this client has no class for (a newer server's, or the HTTP layer's own
+        # such as method_not_allowed) is kept: callers dispatch on `code`.
+        error.code = code
+    return error
 
 
 class AlreadyExists(BillingError):

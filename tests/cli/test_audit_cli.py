@@ -107,3 +107,15 @@ def test_a_server_answering_unavailable_exits_3(cli, unavailable_server):
     assert result.err.startswith("creditdesk balance: unavailable: ")
     assert "Traceback" not in result.err
     assert seen and all(path == "/v1/accounts/acme/balance" for path in seen)
+
+
+def test_the_balance_table_names_the_periods_instants(cli):
+    """"`period_end` is exclusive: it equals the next `period_start`" and periods are anchored
+    at a time of day: HEAD printed e.g. "2026-11-14 to 2026-12-13", a last day that leaves out
+    the hours of 14 December before the 09:00 close, which still belong to the period."""
+    balance = Balance.model_validate_json(cli("balance", *DEMO, "--json").out)
+    assert (balance.period_end.hour, balance.period_end.minute) != (0, 0)   # else no test
+    table = cli("balance", *DEMO).out
+    [period] = [line for line in table.splitlines() if line.startswith("Period")]
+    assert period.split(None, 1)[1] == (f"{balance.period_start:%Y-%m-%d %H:%M} to "
+                                        f"{balance.period_end:%Y-%m-%d %H:%M} (UTC)")

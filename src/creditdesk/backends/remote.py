@@ -250,14 +250,34 @@ def _key(key: object) -> str | None:
     return key if isinstance(key, str) and header_safe(key) else None
 
 
+# The query parameters by the kind the engine checks them as. None means "not given" only
+# where the engine's default is None; elsewhere (limit, the range, its options) it is a value
+# the engine refuses, so it must not be dropped and left to the server's default.
+_WHOLE = frozenset({"limit", "before", "top"})
+_INSTANTS = frozenset({"start", "end"})
+_OPTIONAL = frozenset({"before", "top", "kind", "user_id", "campaign", "invoice_id"})
+_NO_NUMBER = "?"        # no digits, no ISO 8601 instant: refused for any whole or instant
+
+
 def _params(params: dict) -> dict:
-    """Query values as text: datetimes in ISO 8601 (httpx percent-encodes the '+')."""
-    out = {}
-    for name, value in params.items():
-        if value is None:
-            continue
-        out[name] = value.isoformat() if isinstance(value, datetime) else value
-    return out
+    """Query values as text: datetimes in ISO 8601 (httpx percent-encodes the '+').
+
+    A value of a type the engine refuses ("10" or 10.0 as a limit, a string as an instant,
+    None as a granularity) is sent as a text the server refuses for that same field, after
+    its 404 and 403 checks, as the engine orders them; sent as it is, the server would have
+    read it as a good value ("10") or dropped it for its default."""
+    return {name: _query_text(name, value) for name, value in params.items()
+            if value is not None or name not in _OPTIONAL}
+
+
+def _query_text(name: str, value: object) -> str:
+    if name in _INSTANTS:
+        return value.isoformat() if isinstance(value, datetime) else _NO_NUMBER
+    if name in _WHOLE:
+        whole = isinstance(value, int) and not isinstance(value, bool)
+        return str(value) if whole else _NO_NUMBER
+    # Ids and choices: the engine refuses the empty text for each of them.
+    return value if isinstance(value, str) else ""
 
 
 def _adapter(model: type) -> TypeAdapter:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TextIO
 
@@ -96,7 +96,6 @@ def print_balance(out: TextIO, balance: Balance, form: str) -> None:
         writer.writerow(fields_of(Balance))
         writer.writerow([csv_cell(getattr(balance, name)) for name in fields_of(Balance)])
         return
-    last_day = balance.period_end - timedelta(days=1)
     autopilot = balance.autopilot + (f" ({balance.autopilot_reason})"
                                      if balance.autopilot_reason else "")
     write_pairs(out, [
@@ -106,7 +105,11 @@ def print_balance(out: TextIO, balance: Balance, form: str) -> None:
         ("  rollover", format_credits(balance.rollover)),
         ("  purchased", format_credits(balance.purchased)),
         ("Used this period", format_credits(balance.used_this_period)),
-        ("Period", f"{balance.period_start:%Y-%m-%d} to {last_day:%Y-%m-%d} (UTC)"),
+        # Both instants, to the minute: a period closes at its anchor's time of day, so
+        # naming the day before its end as its last would leave out the hours of the end
+        # day that still belong to it (period_end is exclusive, billing-rules.md).
+        ("Period", f"{table_time(balance.period_start)} to "
+                   f"{table_time(balance.period_end)} (UTC)"),
         ("Autopilot", autopilot),
     ])
 
