@@ -12,17 +12,27 @@ class Injected(Exception):
 
 
 def fail_once_on(store, table: str):
-    """Make the next statement that writes `table` raise, inside the open transaction."""
+    """Make the next statement that writes `table` raise, inside the open transaction,
+    whichever way it is sent: through SQLAlchemy, or to the driver by the store itself
+    (the debit path's statements, store/sql_driver.py)."""
     state = {"armed": True}
 
-    def before(conn, cursor, statement, parameters, context, executemany) -> None:
+    def check(statement: str) -> None:
         words = statement.lstrip().upper()
         if state["armed"] and words.startswith(("INSERT", "UPDATE")) and \
                 f" {table.upper()}" in words:
             state["armed"] = False
             raise Injected(f"injected while writing {table}")
+
+    def before(conn, cursor, statement, parameters, context, executemany) -> None:
+        check(statement)
     event.listen(store.engine, "before_cursor_execute", before)
-    return lambda: event.remove(store.engine, "before_cursor_execute", before)
+    stop_watching = store.driver.watch(lambda _db, statement, *_: check(statement))
+
+    def stop() -> None:
+        event.remove(store.engine, "before_cursor_execute", before)
+        stop_watching()
+    return stop
 
 
 def books(world) -> tuple:
@@ -82,19 +92,29 @@ def test_a_connection_killed_mid_transaction_writes_nothing(world):
     before = books(world)
     state = {"armed": True}
 
-    def kill_own_backend(conn, cursor, statement, parameters, context, executemany):
+    def kill_own_backend(connection, statement, parameters, executemany):
+        # The ledger insert goes to the driver itself (store/sql_driver.py).
         if state["armed"] and statement.lstrip().upper().startswith("INSERT INTO LEDGER"):
             state["armed"] = False
-            pid = cursor.connection.info.backend_pid
+            pid = connection.info.backend_pid
             with sa.create_engine(store.url, poolclass=sa.pool.NullPool).connect() as other:
                 other.execute(sa.text(f"SELECT pg_terminate_backend({pid})"))
-    event.listen(store.engine, "before_cursor_execute", kill_own_backend)
+    stop = store.driver.watch(kill_own_backend)
+    dropped: list[object] = []
+
+    def invalidated(dbapi_connection, record, exception) -> None:
+        dropped.append(dbapi_connection)
+    event.listen(store.engine, "invalidate", invalidated)
     try:
-        with pytest.raises(sa.exc.DBAPIError):
+        with pytest.raises(sa.exc.DBAPIError) as failure:
             world.session("bob").record_usage("acme", 80, campaign="c",
                                               idempotency_key="killed")
     finally:
-        event.remove(store.engine, "before_cursor_execute", kill_own_backend)
+        stop()
+        event.remove(store.engine, "invalidate", invalidated)
+    assert not state["armed"]                       # the backend was ended mid-transaction
+    # Taken for a disconnect, and the dead connection left the pool.
+    assert failure.value.connection_invalidated and dropped
     assert books(world) == before
     receipt = world.session("bob").record_usage("acme", 80, campaign="c",
                                                 idempotency_key="killed")

@@ -24,10 +24,13 @@ async def test_a_debit_over_http_is_one_transaction_on_sql_books(tmp_path):
     app, store = sql_app(database, OPERATOR, None, {"rate": None})
     begun: list[str] = []
 
-    @event.listens_for(store.engine, "before_cursor_execute")
-    def seen(conn, cursor, statement, parameters, context, many) -> None:
+    def seen(statement: str) -> None:
         if statement.startswith("BEGIN"):
             begun.append(statement)
+    # Through SQLAlchemy or sent by the store to the driver itself (store/sql_driver.py).
+    event.listen(store.engine, "before_cursor_execute", lambda conn, cursor, statement,
+                 *_: seen(statement))
+    store.driver.watch(lambda _connection, statement, *_: seen(statement))
 
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),

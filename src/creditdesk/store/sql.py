@@ -7,7 +7,8 @@ rows, invoices, keys; roll-ups in `sql_usage.py`) through the small collections 
 row and changed members are written once, at commit. Nothing is replayed at start and
 nothing grows in memory. Its parts: `sql_transactions.py` (the scopes of `write`, `read` and
 `catalogue`, and SQLite's BEGIN IMMEDIATE), `sql_keys.py` (idempotency records with their
-first answers) and `sql_server_books.py` (tokens, the test clock, the test gateway's books).
+first answers), `sql_server_books.py` (tokens, the test clock, the test gateway's books) and
+`sql_driver.py` (the debit path's statements, sent to the DBAPI connection itself).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy import event
 from ..models import Plan
 from .ledger import Names
 from .schema import STEPS, accounts, counters, memberships, plans, schema_version, users
+from .sql_driver import driver_for
 from .sql_rows import save_new_account
 from .sql_server_books import ServerBooks
 from .sql_transactions import (
@@ -36,14 +38,14 @@ from .state import Account, User
 CONNECT_TIMEOUT_SECONDS = 5
 POOL_TIMEOUT_SECONDS = 10
 
-# Built once (a debit takes an entry id): reused statements hit SQLAlchemy's compiled cache.
+# Built once (a debit takes an entry id): the driver compiles it once (sql_driver.py).
 _COUNTER_STEP = (sa.update(counters).where(counters.c.name == sa.bindparam("w_name"))
                  .values(value=counters.c.value + 1).returning(counters.c.value))
 
 
 @functools.cache
-def _next_value(name: str) -> sa.TextClause:
-    return sa.text(f"SELECT nextval('{name}_ids')")
+def _next_value(name: str) -> sa.TextualSelect:
+    return sa.text(f"SELECT nextval('{name}_ids')").columns(sa.column("value", sa.BigInteger))
 
 
 def engine_url(url: str) -> sa.URL:
@@ -88,6 +90,7 @@ class SqlStore(ServerBooks):
                 self.url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True,
                 pool_timeout=POOL_TIMEOUT_SECONDS,
                 connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS})
+        self.driver = driver_for(self.engine)     # the debit path's statements (sql_driver.py)
 
     def _prepare_sqlite_file(self) -> None:
         """Create the database file 0600 before SQLite does (its -wal/-shm files take the
@@ -236,10 +239,10 @@ class SqlStore(ServerBooks):
     def next_id(self, name: str) -> int:
         """The next value of a counter that grows across all accounts (a sequence on
         PostgreSQL, so concurrent accounts never wait on one counter row)."""
-        conn = self._conn()
+        conn, driver = self._conn(), self.driver
         if self.dialect == "postgresql":
-            return conn.execute(_next_value(name)).scalar_one()
-        value = conn.execute(_COUNTER_STEP, {"w_name": name}).scalar()
+            return driver.scalar(conn, driver.compiled(_next_value(name)), {})
+        value = driver.scalar(conn, driver.compiled(_COUNTER_STEP), {"w_name": name})
         if value is None:
             value = 1
             conn.execute(counters.insert().values(name=name, value=1))

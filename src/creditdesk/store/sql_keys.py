@@ -12,14 +12,16 @@ import sqlalchemy as sa
 from .first_answers import answer_json, rebuilt_answer
 from .ledger import Names, from_micros
 from .schema import accounts, idempotency, invoice_payments
+from .sql_driver import Writes, driver_for
 from .state import Account
 
 _COLUMNS = ("seq", "recharged", "answer")
-# Built once: a statement object used again is a hit in SQLAlchemy's compiled cache.
+# Built once: the driver compiles each statement object once (sql_driver.py).
 _RECORD_SELECT = sa.select(*(idempotency.c[name] for name in _COLUMNS)).where(
     idempotency.c.account_id == sa.bindparam("w_account"),
     idempotency.c.key == sa.bindparam("w_key"))
 _RECORD_INSERT = idempotency.insert()
+_RECORD_COLUMNS = ["account_id", "key", *_COLUMNS]
 
 
 class SqlKeyRecords:
@@ -29,6 +31,7 @@ class SqlKeyRecords:
 
     def __init__(self, conn: sa.Connection, account_id: str) -> None:
         self.conn, self.account_id = conn, account_id
+        self.driver = driver_for(conn.engine)
         self.read: dict[str, dict | None] = {}
         self.new: dict[str, dict] = {}
 
@@ -37,9 +40,10 @@ class SqlKeyRecords:
         if found is not None:
             return found
         if key not in self.read:
-            row = self.conn.execute(_RECORD_SELECT, {
-                "w_account": self.account_id, "w_key": key}).first()
-            self.read[key] = None if row is None else dict(row._mapping)
+            driver = self.driver
+            row = driver.first(self.conn, driver.compiled(_RECORD_SELECT), {
+                "w_account": self.account_id, "w_key": key})
+            self.read[key] = None if row is None else row._asdict()
         return self.read[key]
 
     def set(self, key: str, column: str, value) -> None:
@@ -63,12 +67,17 @@ class SqlKeyRecords:
     def view(self, column: str) -> SqlKeys:
         return SqlKeys(self, column)
 
-    def save(self) -> None:
+    def save(self, writes: Writes) -> None:
+        """Gather the insert of the new records in `writes`."""
         if not self.new:
             return
         rows = [dict(record, answer=None if record["answer"] is None
                      else answer_json(record["answer"])) for record in self.new.values()]
-        self.conn.execute(_RECORD_INSERT, rows)
+        insert = self.driver.compiled(_RECORD_INSERT, _RECORD_COLUMNS)
+        if len(rows) == 1:      # a debit's one record: no executemany round of the driver's
+            writes.add(insert, rows[0])
+        else:
+            writes.add_many(insert, rows)
         self.read.update((row["key"], row) for row in rows)
         self.new = {}
 

@@ -45,6 +45,7 @@ from .sql_alerts import (
     alert_config,
     save_alert_config,
 )
+from .sql_driver import Writes, driver_for
 from .sql_keys import SqlKeyRecords
 from .sql_usage import SqlDays
 from .state import (
@@ -60,7 +61,8 @@ if TYPE_CHECKING:
 _WINDOW = 256       # ledger rows fetched around one asked for (pages and walks are serial)
 
 
-# The statements of every debit, built once and run with parameters (see _roll_up_statement).
+# The statements of every debit, built once, compiled once per dialect and sent to the
+# driver with parameters (sql_driver.py).
 _LEDGER_INSERT = ledger.insert()
 _MEMBER_UPDATE = memberships.update().where(
     memberships.c.account_id == sa.bindparam("w_account"),
@@ -78,12 +80,18 @@ _ACCOUNT_SELECT = (
     .where(accounts.c.id == sa.bindparam("w_id")))
 # PostgreSQL locks only the account row (FOR UPDATE may not reach the outer join's side).
 _ACCOUNT_LOCK = _ACCOUNT_SELECT.with_for_update(of=accounts)
+# The columns each hot write sets (the driver compiles a statement for exactly those).
+_LEDGER_COLUMNS = [c.key for c in ledger.columns]
+_MEMBER_COLUMNS = ["role", "credit_limit", "used"]
+_ACCOUNT_COLUMNS = [c.key for c in accounts.columns if c.key not in ("id", "n")]
+
 
 class SqlMembers:
     """user id -> Membership, read one at a time (a debit needs one of 20,000)."""
 
     def __init__(self, conn: sa.Connection, account_id: str, names: Names) -> None:
         self.conn, self.account_id, self.names = conn, account_id, names
+        self.driver = driver_for(conn.engine)
         self.loaded: dict[str, Membership] = {}
         self.seen: dict[str, tuple] = {}        # as read, to write only what changed
         self.new: list[str] = []
@@ -101,8 +109,9 @@ class SqlMembers:
     def get(self, user_id: str, default=None) -> Membership | None:
         member = self.loaded.get(user_id)
         if member is None and not self.complete:
-            row = self.conn.execute(_MEMBER_SELECT, {
-                "w_account": self.account_id, "w_user": user_id}).first()
+            driver = self.driver
+            row = driver.first(self.conn, driver.compiled(_MEMBER_SELECT), {
+                "w_account": self.account_id, "w_user": user_id})
             member = None if row is None else self._member(row)
         return default if member is None else member
 
@@ -138,7 +147,8 @@ class SqlMembers:
                                   .where(mine)).scalar_one()
         return [self._member(row) for row in rows], total
 
-    def save(self, store: SqlStore) -> None:
+    def save(self, store: SqlStore, writes: Writes) -> None:
+        """Insert new members now, gather the updates of changed ones in `writes`."""
         for user_id in self.new:
             member = self.loaded[user_id]
             self.conn.execute(memberships.insert().values(
@@ -148,7 +158,7 @@ class SqlMembers:
         for user_id, member in self.loaded.items():
             now = (member.role, member.limit, member.used)
             if user_id not in fresh and self.seen.get(user_id) != now:
-                self.conn.execute(_MEMBER_UPDATE, {
+                writes.add(self.driver.compiled(_MEMBER_UPDATE, _MEMBER_COLUMNS), {
                     "w_account": self.account_id, "w_user": user_id, "role": member.role,
                     "credit_limit": member.limit, "used": member.used})
                 self.seen[user_id] = now
@@ -161,6 +171,7 @@ class SqlLedger:
     def __init__(self, conn: sa.Connection, account_id: str, names: Names,
                  count: int) -> None:
         self.conn, self.account_id, self.names = conn, account_id, names
+        self.driver = driver_for(conn.engine)
         self.count = count
         self.cache: dict[int, tuple] = {}
         self.keys = _Keys(self)
@@ -171,7 +182,8 @@ class SqlLedger:
     def append(self, row: tuple[int, ...], key: str | None) -> int:
         seq = self.count
         names = self.names.names
-        self.conn.execute(_LEDGER_INSERT, dict(
+        driver = self.driver
+        driver.execute(self.conn, driver.compiled(_LEDGER_INSERT, _LEDGER_COLUMNS), dict(
             id=row[ID], account_id=self.account_id, seq=seq, at_us=row[AT], kind=row[KIND],
             actor=names[row[ACTOR]], d_base=row[D_BASE], d_rollover=row[D_ROLLOVER],
             d_purchased=row[D_PURCHASED], base=row[BASE], rollover=row[ROLLOVER],
@@ -315,7 +327,8 @@ class SqlInvoices:
 def load_account(store: SqlStore, conn: sa.Connection, account_id: str, *,
                  lock: bool) -> Account | None:
     query = _ACCOUNT_LOCK if lock and store.dialect == "postgresql" else _ACCOUNT_SELECT
-    r = conn.execute(query, {"w_id": account_id}).first()
+    driver = store.driver
+    r = driver.first(conn, driver.compiled(query), {"w_id": account_id})
     if r is None:
         return None
     account = Account.__new__(Account)
@@ -379,13 +392,16 @@ def save_account(store: SqlStore, conn: sa.Connection, account: Account,
                  loaded: dict | None = None) -> None:
     """Write what the transaction changed besides the rows it appended as it went (the
     account row only if it differs from `loaded`, its values when it was read)."""
+    driver, writes = store.driver, Writes()
     values = _scalars(account)
     if values != loaded:
-        conn.execute(_ACCOUNT_UPDATE, dict(values, w_id=account.id))
-    account.members.save(store)
-    account.idempotency.records.save()
-    account.days.save(store.dialect)
+        writes.add(driver.compiled(_ACCOUNT_UPDATE, _ACCOUNT_COLUMNS),
+                   dict(values, w_id=account.id))
+    account.members.save(store, writes)
+    account.idempotency.records.save(writes)
+    account.days.save(store.dialect, writes)
     save_alert_config(store.dialect, conn, account)
+    driver.send(conn, writes)      # one round trip on PostgreSQL
 
 
 def save_new_account(store: SqlStore, conn: sa.Connection, account: Account) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError
 
 from ..errors import BillingError
 from .retry import RetryTransaction
+from .sql_driver import driver_for
 from .sql_rows import account_values, load_account, save_account
 from .state import Account
 
@@ -132,8 +133,13 @@ def sqlite_connect(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+_BEGIN = {False: sa.text("BEGIN IMMEDIATE"), True: sa.text("BEGIN")}
+
+
 def sqlite_begin(conn) -> None:
     # A write takes the database's write lock at once: two writers never both read a
     # balance and then race to upgrade their locks (which SQLite would fail, not queue).
+    # Sent by the store's driver (sql_driver.py): every transaction starts here.
     read = conn.get_execution_options().get("creditdesk_read", False)
-    conn.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
+    driver = driver_for(conn.engine)
+    driver.execute(conn, driver.compiled(_BEGIN[read]), {})
