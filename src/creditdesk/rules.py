@@ -127,7 +127,15 @@ def check_text(value: object, field: str, *, max_length: int = 200) -> str:
 def header_safe(key: str) -> bool:
     """Whether an HTTP header carries `key` as it is (RFC 9110: visible ASCII, spaces only
     inside): a client cannot send "ключ" or "a\nb", and a parser strips " k" to "k"."""
-    return key.isascii() and key.isprintable() and key[:1] != " " and key[-1:] != " "
+    return key.isascii() and key.isprintable() and key[:1] != " " != key[-1:]
+
+
+def key_is_valid(value: object) -> bool:
+    """Whether `check_key` accepts `value`, answered without wording a refusal: the debit's
+    one call for its key (a new key on every debit, so nothing can be cached). A str
+    subclass answers False here and is left to `check_key` to judge."""
+    return (type(value) is str and 0 < len(value) <= 255 and value.isascii()
+            and value.isprintable() and value[0] != " " != value[-1])
 
 
 def check_key(value: object, field: str = "idempotency_key") -> str:

@@ -162,7 +162,7 @@ class BillingSession(SessionSettings):
         member = account.members.get(self.user_id) if account is not None else None
         if member is None or member.role not in _RECORDERS:    # _admit words the refusal
             member = self._admit(account, account_id, "record_usage")
-        now = engine.clock()
+        now = engine.read_clock()
         if now >= account.period_end:
             engine.catch_up(account, now)
         if type(credits) is not int or not 0 < credits <= MAX_CREDITS:
@@ -173,7 +173,7 @@ class BillingSession(SessionSettings):
         if campaign_code is None and (type(campaign) is not str or not 0 < len(campaign) <= 200
                                       or campaign.isspace()):
             rules.check_text(campaign, "campaign")
-        if type(key) is not str or not key or len(key) > 255 or not rules.header_safe(key):
+        if not rules.key_is_valid(key):
             rules.check_key(key)
         # Checked under the account's lock: concurrent duplicates meet here, in order.
         row = account.idempotency.get(key)
@@ -190,7 +190,7 @@ class BillingSession(SessionSettings):
             return self._first_answer(account, key, UsageReceipt) if receipt else None
         answer = spending.debit(engine, account, member, credits, campaign, campaign_code,
                                 key, now, member.role in _BALANCE_VIEWERS, receipt)
-        if answer is not None and engine.store.keeps_answers:
+        if engine.store.keeps_answers and answer is not None:
             account.answers[key] = answer       # in this transaction, with its record
         return answer
 

@@ -9,7 +9,7 @@ from .. import rules
 from ..errors import InsufficientCredits, MemberLimitReached, PaymentDeclined
 from ..models import UsageReceipt, trusted_builder
 from ..money import credits_to_cents, format_credits
-from ..store.ledger import DAY_US, to_micros
+from ..store.ledger import micros_and_day, to_micros
 from ..store.state import Account, Membership
 from . import alerts
 
@@ -45,7 +45,7 @@ def debit(engine: BillingEngine, account: Account, member: Membership, credits: 
             f"member limit reached: {member.user_id} has used {format_credits(used_before)} "
             f"of a {format_credits(limit)} limit this period; this debit needs "
             f"{format_credits(credits)}")
-    at_us = to_micros(now)
+    at_us, day_index = micros_and_day(now)
     recharged = 0
     declined = rare = False
     base, rollover, purchased = account.base, account.rollover, account.purchased
@@ -91,7 +91,7 @@ def debit(engine: BillingEngine, account: Account, member: Membership, credits: 
     code = member.code
     row = engine.append_entry(account, at_us, "usage", code, -from_base, -from_rollover,
                               -from_purchased, campaign_code, key, used)
-    account.days.add(at_us // DAY_US, from_base, from_rollover, from_purchased, code,
+    account.days.add(day_index, from_base, from_rollover, from_purchased, code,
                      campaign_code, credits)
     account.idempotency[key] = row
     if recharged:

@@ -64,12 +64,16 @@ class DayRollups(dict):
 
     __slots__ = ()
 
+    def __missing__(self, day_index: int) -> DayUsage:
+        # Only `add` indexes the days (readers use `get` and `between`): a day's first
+        # debit makes its entry, the others find it by the dict's own look-up.
+        day = self[day_index] = DayUsage()
+        return day
+
     def add(self, day_index: int, from_base: int, from_rollover: int, from_purchased: int,
             member: int, campaign: int, credits: int) -> None:
         """Count one debit (member and campaign are Names codes)."""
-        day = self.get(day_index)
-        if day is None:
-            day = self[day_index] = DayUsage()
+        day = self[day_index]
         # Most debits take from one bucket: the others' sums are left as they are.
         if from_base:
             day.base += from_base
