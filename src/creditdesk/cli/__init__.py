@@ -1,13 +1,39 @@
 """`creditdesk` command line: parses arguments and hands off to one module per subcommand.
 
-Only the command line knows every part of the project; each subcommand module imports its
-heavy parts (Textual, httpx, the server) when it runs, so `creditdesk --help` stays instant.
+Only the command line knows every part of the project, yet a start builds only the parser
+of the command it runs (`creditdesk demo` never imports the serve, admin or figure modules):
+the others are listed by name and summary (`COMMAND_HELP`), which is all the top-level
+`--help` and argparse's "invalid choice" need. Each subcommand module imports its heavy
+parts (Textual, httpx, the server) when it runs, so `creditdesk --help` stays instant.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from importlib import import_module
+
+# The subcommands in `--help` order, grouped by the module that defines their parsers
+# (None: defined here) and the function of it that adds them to the subparsers.
+COMMAND_GROUPS: tuple[tuple[str | None, str, dict[str, str]], ...] = (
+    (None, "", {"demo": "open the dashboard offline on the demo world"}),
+    ("serve", "add_parser", {"serve": "run the billing HTTP API"}),
+    ("admin", "add_parser", {"admin": "operator set-up of a running server"}),
+    ("account", "add_parsers", {
+        "login": "store a token for a billing server in the keyring",
+        "logout": "forget the stored token"}),
+    ("figures", "add_parsers", {
+        "balance": "the balance of an account: buckets, use this period, autopilot",
+        "usage": "credits used over a range, by source, member or campaign",
+        "members": "each member's use this period and limit",
+        "invoices": "the invoices, newest first",
+        "ledger": "ledger entries, newest first (--all streams every one)",
+        "alerts": "the alerts raised, newest first"}),
+    ("web", "add_parser", {"web": "serve the dashboard to a browser (textual-serve)"}),
+)
+# Each subcommand's one-line summary; the modules' parsers take theirs from here.
+COMMAND_HELP = {name: summary for _, _, names in COMMAND_GROUPS
+                for name, summary in names.items()}
 
 
 def _positive_int(text: str) -> int:
@@ -42,36 +68,56 @@ def _seed(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
 
 
-def build_parser() -> argparse.ArgumentParser:
+class LazyVersion(argparse.Action):
+    """`--version`, worked out only when asked: finding the installed version scans the
+    installed distributions, tens of milliseconds that every other start would pay."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
+                 help="show program's version number and exit") -> None:
+        super().__init__(option_strings=option_strings, dest=dest, default=default,
+                         nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        print(f"creditdesk {_version()}")
+        parser.exit()
+
+
+def chosen_command(argv: list[str]) -> str | None:
+    """The subcommand an argument list runs: its first word that is not an option (the
+    top-level options, -h and --version, take no value)."""
+    return next((word for word in argv if not word.startswith("-")), None)
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The whole command line; given `argv`, only the parsers that argv can reach are built
+    in full, every other subcommand is a name and its summary (same `--help`)."""
     parser = argparse.ArgumentParser(
         prog="creditdesk",
         description="Credit-based organization billing. With no command, opens the dashboard "
                     "on the server you logged in to.")
-    parser.add_argument("--version", action="version", version=f"creditdesk {_version()}")
+    parser.add_argument("--version", action=LazyVersion)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     parser.set_defaults(command_parsers=sub.choices)
+    wanted = None if argv is None else chosen_command(argv)
+    for module, adder, names in COMMAND_GROUPS:
+        if argv is not None and wanted not in names:
+            for name, summary in names.items():
+                sub.add_parser(name, help=summary)
+        elif module is None:
+            add_demo_parser(sub)
+        else:
+            getattr(import_module(f".{module}", __name__), adder)(sub)
+    return parser
 
+
+def add_demo_parser(sub) -> None:
     demo = sub.add_parser(
-        "demo", help="open the dashboard offline on the demo world",
+        "demo", help=COMMAND_HELP["demo"],
         description="Open the dashboard on a made-up organization (Acme Robotics) with "
                     "months of history, built in memory: nothing is saved and no server is "
                     "needed. In the dashboard, l starts live activity and t jumps to the "
                     "next period close.")
     add_world_arguments(demo)
-
-    from . import (  # small: heavy parts are imported late
-        account,
-        admin,
-        figures,
-        serve,
-        web,
-    )
-    serve.add_parser(sub)
-    admin.add_parser(sub)
-    account.add_parsers(sub)
-    figures.add_parsers(sub)
-    web.add_parser(sub)
-    return parser
 
 
 def add_world_arguments(parser: argparse.ArgumentParser) -> None:
@@ -95,7 +141,8 @@ def _version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         # argparse would print the top-level usage; the command's own usage is the useful one.

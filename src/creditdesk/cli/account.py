@@ -7,7 +7,9 @@ from dataclasses import replace
 
 
 def add_parsers(sub) -> None:
-    login = sub.add_parser("login", help="store a token for a billing server in the keyring",
+    from . import COMMAND_HELP
+
+    login = sub.add_parser("login", help=COMMAND_HELP["login"],
                            description="Asks for your API token (or reads it from stdin) and "
                                        "keeps it in the system keyring; the URL goes in the "
                                        "settings file.")
@@ -16,7 +18,7 @@ def add_parsers(sub) -> None:
                        help="the account the dashboard opens on (default: your first org)")
     login.set_defaults(run=run_login)
 
-    logout = sub.add_parser("logout", help="forget the stored token")
+    logout = sub.add_parser("logout", help=COMMAND_HELP["logout"])
     logout.add_argument("--url", help="the server (default: the one in the settings)")
     logout.set_defaults(run=run_logout)
 

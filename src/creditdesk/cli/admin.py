@@ -18,7 +18,9 @@ def _int(text: str) -> int:
 
 
 def add_parser(sub) -> None:
-    admin = sub.add_parser("admin", help="operator set-up of a running server",
+    from . import COMMAND_HELP
+
+    admin = sub.add_parser("admin", help=COMMAND_HELP["admin"],
                            description="Operator commands against `creditdesk serve`. The "
                                        "operator token comes from --operator-token-file, "
                                        "$CREDITDESK_OPERATOR_TOKEN, or the file a server on "

@@ -141,6 +141,27 @@ class BuildProgress:
 
 def run_demo(args) -> int:
     """Build the demo world at the real current time and open the dashboard on it."""
+    # No cycle collection while starting: importing Textual, pydantic and the engine and
+    # building the world make hundreds of thousands of objects that live as long as the
+    # app, and the collector walked them over a hundred times before the first frame (a
+    # seventh of start-up's CPU). They are frozen once built (see _build_app).
+    gc.disable()
+    try:
+        app = _build_app(args)
+    finally:
+        # The world lives as long as the app: keep the collector from re-scanning its
+        # objects (a big world is millions) in full collections that would stall the
+        # screen. What start-up left as cyclic garbage stays too: a few imports' worth.
+        gc.freeze()
+        gc.enable()
+    if app is None:
+        return 2
+    app.run()
+    return 0
+
+
+def _build_app(args):
+    """The dashboard on a new demo world, or None (said on stderr) if it cannot start."""
     from .. import config
     from ..backends import MemoryBackend
     from ..demo import build_demo
@@ -150,7 +171,7 @@ def run_demo(args) -> int:
         settings = config.load_settings()  # the theme and [keys] apply to the demo too
     except config.ConfigError as error:
         print(f"creditdesk demo: {error}", file=sys.stderr)
-        return 2
+        return None
     progress = None
     if args.members * args.months >= BIG_WORLD:
         # Seconds to tens of seconds of simulated history: say so instead of a blank screen.
@@ -159,13 +180,8 @@ def run_demo(args) -> int:
         progress = BuildProgress(args.members, args.months)
     world = build_demo(now=datetime.now(UTC).replace(microsecond=0), seed=args.seed,
                        members=args.members, months=args.months, progress=progress)
-    # The world lives as long as the app: keep the collector from re-scanning its objects
-    # (a big world is millions) in full collections that would stall the screen.
-    gc.freeze()
     user = {"owner": world.owner, "admin": world.admin, "member": world.member}[args.role]
     live = LiveDemo(world, seed=args.seed)
-    app = CreditDeskApp(backend=MemoryBackend(world.engine, user), clock=world.clock,
-                        demo=live.controls(), keymap=settings.keys, theme=settings.theme,
-                        remember_theme=config.remember_theme)
-    app.run()
-    return 0
+    return CreditDeskApp(backend=MemoryBackend(world.engine, user), clock=world.clock,
+                         demo=live.controls(), keymap=settings.keys, theme=settings.theme,
+                         remember_theme=config.remember_theme)

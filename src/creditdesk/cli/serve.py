@@ -41,7 +41,9 @@ def _retry_seconds(text: str) -> float:
 
 
 def add_parser(sub) -> None:
-    serve = sub.add_parser("serve", help="run the billing HTTP API",
+    from . import COMMAND_HELP
+
+    serve = sub.add_parser("serve", help=COMMAND_HELP["serve"],
                            description="Run the billing HTTP API over a SQLite or PostgreSQL database.")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on "
                        "(default 127.0.0.1)")

@@ -24,9 +24,9 @@ MAIN = "import sys; from creditdesk.cli import main; sys.exit(main())"
 
 
 def add_parser(sub) -> None:
-    from . import add_world_arguments
+    from . import COMMAND_HELP, add_world_arguments
 
-    web = sub.add_parser("web", help="serve the dashboard to a browser (textual-serve)",
+    web = sub.add_parser("web", help=COMMAND_HELP["web"],
                          description="Serves the dashboard to a browser. Prints a URL with a "
                                      "secret; connections without it are refused.")
     web.add_argument("--host", default="127.0.0.1",

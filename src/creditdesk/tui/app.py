@@ -61,7 +61,7 @@ from .demo_controls import DemoControls
 from .permissions import role_reason
 from .quiet_collector import QuietCollector
 from .screens.base import DataChanged, FiguresShown
-from .styles import RestyleGate, all_stylesheets
+from .styles import RestyleGate, first_stylesheets, later_stylesheets
 from .widgets.context_header import SCREEN_KEYS
 from .widgets.error_note import describe_error
 
@@ -112,7 +112,7 @@ class CreditDeskApp(App[None]):
     """The CreditDesk dashboard over one BillingBackend (see the module docstring)."""
 
     TITLE = "CreditDesk"
-    CSS_PATH = all_stylesheets()
+    CSS_PATH = first_stylesheets()  # the rest once the figures show (styles.py)
     MODES = {mode: screen_factory(target) for mode, target in SCREEN_CLASSES.items()}
     # Starting in the mode (rather than switching to it on mount) builds the overview
     # before the stylesheet's first parse, which saves a full re-parse at start-up.
@@ -169,6 +169,7 @@ class CreditDeskApp(App[None]):
         self.demo = demo
         self.welcome_pending = demo is not None
         self._warm_up_started = False
+        self._later_styles_read = False
         self.warm_up_done = False  # True once every screen module is imported
         self._identity_ready = asyncio.Event()
         self._live_timer = None
@@ -224,10 +225,29 @@ class CreditDeskApp(App[None]):
         message.stop()
         if not self._warm_up_started:
             self._warm_up_started = True
-            # Once the figures are on the terminal: they never wait for the imports.
+            # Once the figures are on the terminal: they never wait for these.
+            self.call_after_refresh(self.read_later_stylesheets)
             self.call_after_refresh(self.run_worker, self._import_screens, thread=True,
                                     group="warm-up", name="import screens",
                                     exit_on_error=False)
+
+    def read_later_stylesheets(self) -> None:
+        """Read (and parse) the other screens' stylesheets, once: after the first figures,
+        or when another screen is about to be shown first, whichever comes first."""
+        if self._later_styles_read:
+            return
+        self._later_styles_read = True
+        stylesheet = self.stylesheet
+        paths = [str(path) for path in later_stylesheets()
+                 if not stylesheet.has_source(str(path))]
+        for path in paths:
+            stylesheet.read(path)
+        self.restyle_gate.read_unmatched({(path, ""): stylesheet.source[(path, "")]
+                                          for path in paths})
+        # Parsed now, on an idle loop (earlier sources come from the parse cache): `read`
+        # leaves the selector map stale until the next parse, and a first visit should not
+        # wait for it.
+        stylesheet.parse()
 
     def _import_screens(self) -> None:
         for module in WARM_UP_MODULES:
@@ -350,6 +370,7 @@ class CreditDeskApp(App[None]):
     def switch_mode(self, mode: str):
         if self.current_mode in self.MODES and mode != self.current_mode:
             self.welcome_pending = False  # the welcome line is for the first look only
+        self.read_later_stylesheets()  # before the screen's own CSS_PATH would reparse all
         return super().switch_mode(mode)
 
     def action_help(self) -> None:

@@ -23,12 +23,29 @@ def stylesheet(name: str) -> Path:
     return styles_dir() / name
 
 
+# What the first screen (the overview) needs; the app reads only these before it shows.
+FIRST_STYLESHEETS = ("app.tcss", "overview.tcss")
+
+
 def all_stylesheets() -> list[Path]:
-    """app.tcss first, then every screen's: the app reads them all at start-up, because a
-    stylesheet first met when a screen is shown makes Textual re-parse every rule."""
+    """app.tcss first, then every screen's."""
     folder = styles_dir()
     return [folder / "app.tcss", *sorted(p for p in folder.glob("*.tcss")
                                          if p.name != "app.tcss")]
+
+
+def first_stylesheets() -> list[Path]:
+    """The app's CSS_PATH: app.tcss and the overview's, so start-up parses no other screen's."""
+    return [stylesheet(name) for name in FIRST_STYLESHEETS]
+
+
+def later_stylesheets() -> list[Path]:
+    """Every other screen's stylesheet, which the app reads once the first figures show and
+    before any other screen does: a stylesheet first met when a screen is shown makes
+    Textual re-parse every rule and restyle every widget (its own `CSS_PATH` handling).
+    Their rules name their screen (`UsageScreen #chart`) or widgets only it shows, so none
+    matches a widget already mounted; that is why reading them then needs no restyle."""
+    return [path for path in all_stylesheets() if path.name not in FIRST_STYLESHEETS]
 
 
 class RestyleGate:
@@ -45,6 +62,12 @@ class RestyleGate:
     def __init__(self) -> None:
         self._state: tuple | None = None
         self._sources: dict = {}
+
+    def read_unmatched(self, sources: dict) -> None:
+        """Sources (location -> CssSource) just read whose rules match no mounted widget
+        (`later_stylesheets`): every widget they match is new and styled on mounting, so
+        they alone never call for a full refresh."""
+        self._sources.update(sources)
 
     def needed(self, variables: dict[str, str], app_classes: frozenset[str],
                sources: dict) -> bool:

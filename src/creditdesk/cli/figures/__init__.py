@@ -15,20 +15,15 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
+from .. import COMMAND_GROUPS
 from .spans import describe, parse_when
 
 if TYPE_CHECKING:
     from ...backends import BillingBackend
 
 DONE, REFUSED, BAD_USAGE, NO_ANSWER = 0, 1, 2, 3
-COMMANDS = {
-    "balance": "the balance of an account: buckets, use this period, autopilot",
-    "usage": "credits used over a range, by source, member or campaign",
-    "members": "each member's use this period and limit",
-    "invoices": "the invoices, newest first",
-    "ledger": "ledger entries, newest first (--all streams every one)",
-    "alerts": "the alerts raised, newest first",
-}
+# Their summaries live with every command's in the CLI's table (its --help lists them all).
+COMMANDS = next(names for module, _, names in COMMAND_GROUPS if module == "figures")
 
 
 def _count(low: int, high: int):
