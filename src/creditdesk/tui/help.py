@@ -47,12 +47,15 @@ def binding_rows(screen: Screen) -> list[tuple[str, str, str]]:
 
 class KeyTable(Widget):
     """The table of keys, drawn once per width and look. In a Static, Textual rendered the
-    wrapping three-column table five times on opening (widths, height, lines), 60 ms; the
-    scrolling dialog still measures it at two widths (with and without its scrollbar),
-    again and again, so each width's lines are kept."""
+    wrapping three-column table five times on opening (widths, height, lines), 60 ms; it
+    is measured again and again, so each width's lines are kept."""
 
+    # A width of its own, not the dialog's: the dialog's auto height measures its content
+    # without the scrollbar (74 columns inside #help's 78) and the layout then draws it
+    # with one (72), so the table was drawn twice on each opening. 72 is the width with
+    # the scrollbar; a narrower terminal still narrows it (max-width).
     DEFAULT_CSS = """
-    KeyTable { height: auto; }
+    KeyTable { height: auto; width: 72; max-width: 100%; }
     """
 
     def __init__(self, table: Table) -> None:
@@ -69,6 +72,11 @@ class KeyTable(Widget):
             self._drawn[key] = Visual.to_strips(self, visualize(self, self.table), width,
                                                 None, key[1])
         return self._drawn[key]
+
+    @property
+    def widths_drawn(self) -> set[int]:
+        """Each width the table was drawn at so far (a drawing is kept per width)."""
+        return {width for width, _ in self._drawn}
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return len(self._lines_at(width))

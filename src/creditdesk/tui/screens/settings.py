@@ -9,7 +9,7 @@ from functools import partial
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Input, Label, Select, Static
 
 from ...errors import BillingError
@@ -29,6 +29,7 @@ from ...money import (
 from ..styles import stylesheet
 from ..widgets.alert_form import AlertForm, describe_settings
 from ..widgets.error_note import ErrorNote, describe_error
+from ..widgets.focus_scroll import FocusScroll
 from ..widgets.form_input import FormInput
 from ..widgets.recharge_form import RechargeForm
 from ..widgets.role_gate import RoleGate
@@ -44,8 +45,8 @@ SECTIONS = {"plan": "#plan-section", "purchase": "#purchase-section",
 class SettingsScreen(ChangesPlan, BuysCredits, BillingScreen):
     MODE = "settings"
     # Focus goes to #settings-scroll after the first paint (on_mount), not with the
-    # composing: focusing it restyles its ~90 widgets, which in the same step made one
-    # stall of the first visit.
+    # composing; a FocusScroll, so that focusing it restyles the container alone, not its
+    # ~90 widgets (one stall of the first visit).
     AUTO_FOCUS = ""
     CSS_PATH = stylesheet("settings.tcss")
     VIEW_ACTION = "view_subscription"
@@ -88,7 +89,7 @@ class SettingsScreen(ChangesPlan, BuysCredits, BillingScreen):
             self.query_one("#settings-scroll").focus()
 
     def compose_body(self) -> ComposeResult:
-        with VerticalScroll(id="settings-scroll"):
+        with FocusScroll(id="settings-scroll"):
             with Vertical(id="plan-section", classes="section"):
                 yield Label("Plan", classes="section-title")
                 yield Static("", id="plan-current")
