@@ -122,6 +122,20 @@ async def fold(series: UsageSeries, names: dict[str, str] | None = None) -> Usag
     return await asyncio.to_thread(tabulate_usage, series, names=names)
 
 
+class CaptionPart(Static):
+    """One part of the caption over the chart, as wide as its words. A live tick changes
+    only the total, and Textual sends a repainted line from the left edge of the widget
+    that changed to its right edge: the range and the blank rest of the line stay put."""
+
+    DEFAULT_CSS = "CaptionPart { width: auto; height: 1; }"
+
+    def say(self, words: str) -> None:
+        if words != str(self.content):
+            # The same length keeps the same width: no layout pass, which would lay the
+            # screen out again and repaint its scroll bars on every tick.
+            self.update(words, layout=len(words) != len(str(self.content)))
+
+
 class CustomRangeForm(Dialog[tuple[date, date] | None]):
     """Two dates, checked as you type; the range is used only once both are right."""
 
@@ -220,7 +234,9 @@ class UsageScreen(BillingScreen):
                          id="granularity", tooltip="Bucket size (g cycles)")
             yield Select(GROUPINGS, value="source", allow_blank=False, compact=True,
                          id="group-by", tooltip="What the credits are split by (b cycles)")
-        yield Static("", id="caption")
+        with Horizontal(id="caption"):
+            yield CaptionPart("", id="caption-range")
+            yield CaptionPart("", id="caption-used")
         yield UsageChart(id="chart")
         yield UsageGrid(id="table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="member-view")
@@ -348,12 +364,9 @@ class UsageScreen(BillingScreen):
         self.query_one("#member-view").display = False
         self.usage_table = table
         self.query_shown = query
-        caption = f"{describe_range(query)}: {format_credits_dollars(table.total)} used"
-        label = self.query_one("#caption", Static)
-        if caption != label.content:
-            # As long as the same length wraps the same, no layout pass: a live tick's new
-            # total would otherwise lay the screen out again and repaint its scroll bars.
-            label.update(caption, layout=len(caption) != len(str(label.content)))
+        self.query_one("#caption-range", CaptionPart).say(f"{describe_range(query)}:")
+        self.query_one("#caption-used", CaptionPart).say(
+            f" {format_credits_dollars(table.total)} used")
         self.query_one(UsageChart).show(table)
         self.query_one("#table", UsageGrid).show(table)
 

@@ -4,7 +4,12 @@ One field per value, so a thousands comma ("20,000") is never mistaken for a lis
 up to five balance thresholds (whole credits, 1 to 10^12) and up to three member usage shares
 (whole percents, 1 to 100). Empty fields mean none. What would be saved is shown sorted and
 without duplicates, as the backend keeps it. The form never calls the backend: a valid save
-posts `AlertForm.Save` and the screen makes the call; `editable` and `blink` are handed down.
+posts `AlertForm.Save` and the screen makes the call; `editable`, `personal` and `blink` are
+handed down.
+
+In a personal account you are the only member and no limit can be set on yourself, so a
+member usage alert could never fire: `personal` hides that row and its words (a save keeps
+whatever shares are stored, as the rules allow them).
 """
 
 from __future__ import annotations
@@ -56,10 +61,14 @@ def check_values(texts: list[str], parse) -> tuple[list[int], list[tuple[int, st
     return sorted(values), problems
 
 
-def describe_settings(balance_below: list[int], shares: list[int]) -> str:
-    """The settings in a sentence (also what a save would keep)."""
+def describe_settings(balance_below: list[int], shares: list[int], *,
+                      personal: bool = False) -> str:
+    """The settings in a sentence (also what a save would keep); a personal account's
+    sentence leaves out members."""
     balance = ("no balance alerts" if not balance_below else
                "balance below " + ", ".join(f"{x:,}" for x in balance_below) + " credits")
+    if personal:
+        return f"Alerts on {balance}."
     usage = ("no member usage alerts" if not shares else
              "members at " + ", ".join(f"{p}%" for p in shares) + " of their limit")
     return f"Alerts on {balance}; {usage}."
@@ -72,6 +81,9 @@ class AlertForm(Vertical):
     AlertForm { height: auto; }
     AlertForm .field-row { height: 1; }
     AlertForm #alert-summary { height: auto; color: $text-muted; }
+    AlertForm.-personal #alert-shares, AlertForm.-personal #alert-share-error {
+        display: none;
+    }
     """
 
     class Save(Message):
@@ -83,6 +95,7 @@ class AlertForm(Vertical):
             self.member_usage_percent = member_usage_percent
 
     editable: reactive[bool] = reactive(False)
+    personal: reactive[bool] = reactive(False)
 
     def __init__(self, *, blink: bool = True, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -149,11 +162,16 @@ class AlertForm(Vertical):
         changed = self.source is not None and (
             thresholds != self.source.balance_below
             or shares != self.source.member_usage_percent)
-        sentence = describe_settings(thresholds, shares)
+        sentence = describe_settings(thresholds, shares, personal=self.personal)
         summary.update(f"Save keeps: {sentence}" if changed else sentence)
         return thresholds, shares
 
     def watch_editable(self) -> None:
+        if self.is_mounted:
+            self.check()
+
+    def watch_personal(self, personal: bool) -> None:
+        self.set_class(personal, "-personal")
         if self.is_mounted:
             self.check()
 

@@ -31,6 +31,10 @@ MIN_BAR_CELLS = 3
 BAR_LIMIT = 40
 # Columns the y labels and the frame take from the widget's width.
 AXIS_CELLS = 12
+# A live figure that passes the top of the y axis gets this much room above it: a new scale
+# moves every point of the chart (over SSH, the whole plot is sent again), so it should be
+# rare, not every few seconds while today's bucket grows.
+HEADROOM = 3, 2  # the new top covers 3/2 of the peak
 # Glyphs as well as colours, so the series stay apart without colour (NO_COLOR, 256 colours);
 # the source glyphs are the Overview balance bar's.
 BAR_GLYPHS = ("█", "▓", "▒", "░", "▞", "▚")
@@ -188,6 +192,8 @@ class UsageChart(Widget):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.table: UsageTable | None = None
+        # The y ticks drawn, and for which buckets, keys, kind of chart and height.
+        self._scale: tuple[tuple, list[int]] | None = None
 
     def compose(self) -> ComposeResult:
         # Imported here, not at the top: plotext loads only once the Usage screen is shown.
@@ -305,6 +311,25 @@ class UsageChart(Widget):
     def plot_width(self) -> int:
         return max(20, self.size.width) - AXIS_CELLS  # the size is 0 before the first layout
 
+    def y_ticks(self, table: UsageTable, peak: int, rows: int) -> list[int]:
+        """Round ticks from 0 to just over `peak`. While the same buckets are shown and a
+        live figure grows, the axis keeps its ticks; past their top it steps up with
+        HEADROOM. A fresh chart, or figures that shrank below half the top, get a tight
+        axis again."""
+        shape = (table.granularity, table.group_by, table.buckets, table.keys,
+                 self.is_bars, rows)
+        target = peak
+        if self._scale is not None and self._scale[0] == shape:
+            kept = self._scale[1]
+            if 2 * peak > kept[-1] >= peak:
+                return kept
+            if peak > kept[-1]:
+                target = -(-peak * HEADROOM[0] // HEADROOM[1])
+        step = nice_step(target, max(1, min(4, rows - 1)))
+        ticks = list(range(0, target + step, step))
+        self._scale = shape, ticks
+        return ticks
+
     def set_ticks(self, plt, table: UsageTable, positions: list[int], peak: int) -> None:
         """Ticks far enough apart that plotext never has to nudge a label. plotext
         de-duplicates ticks through a set, so their order, and with it which of two crowded
@@ -318,8 +343,7 @@ class UsageChart(Widget):
         # Fewer y ticks than canvas rows (the frame and the x labels take three), for the
         # same reason: two ticks on one row would overwrite each other in set order.
         rows = self.query_one("#chart-plot").size.height - 3
-        step = nice_step(peak, max(1, min(4, rows - 1)))
-        ticks = list(range(0, peak + step, step))
+        ticks = self.y_ticks(table, peak, rows)
         plt.yticks(ticks, [f"{tick:,}" for tick in ticks])
         plt.ylim(0, ticks[-1])
         plt.xlim(0.4, len(positions) + 0.6)

@@ -103,8 +103,10 @@ class UsageGrid(DataTable):
         self.add_column(Text("Total", justify="right"), key="total", width=widths[-1])
         for bucket, row, total in zip(table.buckets, table.rows, table.bucket_totals):
             label = bucket_label(bucket, table.granularity)
-            self.add_row(label, *(cell(value) for value in row), cell(total, bold=True),
-                         key=label)
+            # A Text, not a str: DataTable parses a str cell as markup each time it
+            # measures or draws it (351 day rows on the custom range).
+            self.add_row(Text(label), *(cell(value) for value in row),
+                         cell(total, bold=True), key=label)
         self.add_row(Text("Total", style="bold"),
                      *(cell(value, bold=True) for value in table.key_totals),
                      cell(table.total, bold=True), key="total")
