@@ -11,10 +11,6 @@ import pytest
 from creditdesk.errors import InsufficientCredits
 from creditdesk.tui.screens.overview import paused_cause
 
-DEFECT = ("defect: engine/spending.py:63-65 writes a fix into the pause reason ('Buy credits "
-          "or enable auto-recharge to resume work.') whatever auto-recharge's state, and "
-          "tui/screens/overview.py:95-100 appends its own fix to it")
-
 
 def refuse(world, credits: int) -> None:
     with pytest.raises(InsufficientCredits):
@@ -26,7 +22,6 @@ def banner(world, user: str, *, owner: bool) -> str:
     return paused_cause(owner, session.balance("acme"), session.auto_recharge("acme"))
 
 
-@pytest.mark.xfail(strict=True, reason=DEFECT)
 def test_an_owner_is_not_told_to_enable_auto_recharge_while_it_is_on(world):
     """On, no cap, but reaching the threshold would take more than ten amounts: nothing is
     bought (billing-rules.md), and the debit is refused."""
@@ -38,7 +33,6 @@ def test_an_owner_is_not_told_to_enable_auto_recharge_while_it_is_on(world):
     assert "enable auto-recharge" not in text.lower(), text
 
 
-@pytest.mark.xfail(strict=True, reason=DEFECT)
 def test_an_admin_is_given_the_fix_once(world):
     refuse(world, 1_500)                        # auto-recharge off
     text = banner(world, "bob", owner=False)

@@ -82,12 +82,12 @@ def test_a_top_up_failing_half_way_leaves_no_invoice_and_no_credit(world):
     assert after[2] == before[2] + 600 and after[5] == before[5] + 1
 
 
+@pytest.mark.stores("postgresql")
 def test_a_connection_killed_mid_transaction_writes_nothing(world):
     """Lago #3895 with a real failure on PostgreSQL: the server ends the backend (as a
     failover or an operator would) while the debit's transaction is open."""
     store = world.engine.store
-    if store.dialect != "postgresql":
-        pytest.skip("pg_terminate_backend is PostgreSQL's")
+    assert store.dialect == "postgresql"      # pg_terminate_backend is PostgreSQL's
     import sqlalchemy as sa
     before = books(world)
     state = {"armed": True}

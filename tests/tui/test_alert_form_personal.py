@@ -12,7 +12,8 @@ from textual.app import App, ComposeResult
 from creditdesk.models import AlertSettings
 from creditdesk.tui.widgets.alert_form import AlertForm
 
-from .pilot_helpers import SIZE, text_of
+from .pilot_helpers import SIZE, settle, text_of
+from .test_alert_settings import open_settings
 
 SAVED = AlertSettings(balance_below=[5_000], member_usage_percent=[80])
 
@@ -57,3 +58,18 @@ async def test_a_personal_account_is_not_offered_member_usage_alerts() -> None:
         await pilot.pause()
         assert form.query_one("#alert-shares").display
         assert "members at 80%" in text_of(form.query_one("#alert-summary"))
+
+
+async def test_settings_in_the_personal_context_hides_member_usage_alerts(make_app,
+                                                                          demo_world) -> None:
+    app = make_app("owner")
+    async with app.run_test(size=SIZE) as pilot:
+        form = await open_settings(pilot)
+        assert form.query_one("#alert-shares").display          # Acme: members' shares
+        await app.run_action(f"switch_context({demo_world.personal_account_id!r})")
+        await settle(pilot)
+        assert form.personal and not form.query_one("#alert-shares").display
+        assert "member" not in text_of(form.query_one("#alert-summary"))
+        await app.run_action(f"switch_context({demo_world.org_id!r})")
+        await settle(pilot)
+        assert not form.personal and form.query_one("#alert-shares").display

@@ -107,7 +107,7 @@ async def test_admin_sees_alerts_and_pay_now_dimmed(make_app, demo_world) -> Non
         assert screen.check_action("pay_invoice", ()) is None      # dimmed in the footer
         await pilot.press("dollar_sign")
         await settle(pilot)
-        assert any("Owner only: you are admin here" in t for t in toasts(app))
+        assert any("Owner only: you are an admin here" in t for t in toasts(app))
 
 
 async def test_member_sees_the_plain_sentence(make_app) -> None:

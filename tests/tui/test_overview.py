@@ -247,7 +247,7 @@ async def test_admin_pressing_an_owner_key_is_told_why(make_app) -> None:
         for key in ("b", "a"):
             await pilot.press(key)
             await settle(pilot)
-        refusals = [m for m in toasts(app) if "Owner only: you are admin here" in m]
+        refusals = [m for m in toasts(app) if "Owner only: you are an admin here" in m]
         assert len(refusals) == 2
         assert app.current_mode == "overview"
 

@@ -324,8 +324,7 @@ class BillingEngine:
             self._system_entry(account, at, "grant", plan.base_credits_per_month, 0, 0)
         self.credits_added(account)
         if account.total == 0 and not account.paused:
-            self.pause(account, "The balance is 0 credits. Buy credits or enable "
-                                 "auto-recharge to resume work.")
+            self.pause(account, "The balance is 0 credits.")  # the cause; readers word the fix
         self.mutations += 1
         return declined
 

@@ -20,8 +20,9 @@ if TYPE_CHECKING:
 # again was a quarter of a debit (bench/engine_scale.py), so they are built trusted, by
 # position in the model's field order.
 _RECEIPT = trusted_builder(UsageReceipt)
-ZERO_BALANCE = ("The balance reached 0 credits. Buy credits or enable auto-recharge to "
-                "resume work.")
+# A pause reason states the cause only: what fixes it depends on who reads it and on the
+# account's settings (auto-recharge on, off or at its cap), which the reader words.
+ZERO_BALANCE = "The balance reached 0 credits."
 
 
 def debit(engine: BillingEngine, account: Account, member: Membership, credits: int,
@@ -61,8 +62,7 @@ def debit(engine: BillingEngine, account: Account, member: Membership, credits: 
     if split is None:
         total = account.total
         engine.pause(account, f"A debit of {format_credits(credits)} was refused: the "
-                               f"balance ({format_credits(total)}) cannot cover it. Buy "
-                               f"credits or enable auto-recharge to resume work.")
+                               f"balance ({format_credits(total)}) cannot cover it.")
         engine.mutations += 1
         alerts.after_debit(engine, account, member, before, used_before, was_running,
                            declined, at_us)

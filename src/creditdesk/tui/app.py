@@ -58,7 +58,7 @@ from ..models import Context, Identity
 from .alert_watch import AlertsSeen, AlertWatch
 from .commands import CreditDeskCommands
 from .demo_controls import DemoControls
-from .permissions import role_reason
+from .permissions import as_role, role_reason
 from .quiet_collector import QuietCollector
 from .screens.base import DataChanged, FiguresShown
 from .styles import RestyleGate, first_stylesheets, later_stylesheets
@@ -335,8 +335,8 @@ class CreditDeskApp(App[None]):
             if context.account_id == account_id:
                 if context != self.context:
                     self.context = context
-                    self.notify(f"Now charging {context.name} (you are {context.role}).",
-                                title="Context switched")
+                    self.notify(f"Now charging {context.name} "
+                                f"(you are {as_role(context.role)}).", title="Context switched")
                 return
         self.notify(f"You have no account {account_id!r}.", severity="error")
 
@@ -388,7 +388,8 @@ class CreditDeskApp(App[None]):
             for context in self.identity.contexts:
                 kind = "organization" if context.kind == "org" else "personal"
                 yield (f"Switch context: {context.name}",
-                       f"Charge work to {context.name} ({kind}, you are {context.role})",
+                       f"Charge work to {context.name} "
+                       f"({kind}, you are {as_role(context.role)})",
                        f"switch_context({context.account_id!r})", self, None)
         yield "Help: keys", "Every key on this screen, in words", "help", self, None
         if self.demo is not None:
@@ -418,9 +419,9 @@ class CreditDeskApp(App[None]):
     async def run_palette_action(self, namespace: DOMNode, action: str) -> None:
         refused = self._refusal(namespace, action)
         if refused:
-            role = self.context.role if self.context else "not signed in"
-            self.notify(f"{refused}: you are {role} here.", title="Not allowed",
-                        severity="warning")
+            words = (f"{refused}: you are {as_role(self.context.role)} here." if self.context
+                     else f"{refused}: your account has not loaded yet.")
+            self.notify(words, title="Not allowed", severity="warning")
             return
         await self.run_action(action, namespace)
 

@@ -43,3 +43,13 @@ def role_reason(action: str) -> str:
     """The short visible reason a control is disabled: "Owner only" or "Admin or higher"."""
     needed = ROLE_NEEDED[action]
     return "Owner only" if needed == "owner" else f"{needed.capitalize()} or higher"
+
+
+def as_role(role: str) -> str:
+    """The role with its article, as a sentence says it: "an admin", "a member"."""
+    return f"{'an' if role[0] in 'aeiou' else 'a'} {role}"
+
+
+def role_refusal(action: str, role: str) -> str:
+    """Why `role` may not use `action`, in words: "Owner only: you are an admin here"."""
+    return f"{role_reason(action)}: you are {as_role(role)} here"

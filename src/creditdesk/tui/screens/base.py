@@ -90,7 +90,7 @@ from textual.worker import Worker
 
 from ...errors import BillingError, Unauthenticated
 from ...models import Context
-from ..permissions import ROLE_NEEDED, role_allows, role_reason
+from ..permissions import ROLE_NEEDED, role_allows, role_reason, role_refusal
 from ..widgets.context_header import ContextHeader
 from ..widgets.error_note import describe_error
 from ..widgets.role_gate import RoleGate
@@ -202,7 +202,7 @@ class BillingScreen(Screen):
         if self.allows(action):
             return True
         if self.role is not None:
-            self.notify(f"{role_reason(action)}: you are {self.role} here.",
+            self.notify(f"{role_refusal(action, self.role)}.",
                         title="Not allowed", severity="warning")
         return False
 
@@ -331,7 +331,7 @@ class BillingScreen(Screen):
         if refused:
             self.query_one("#body").loading = False
             notice.update(self.VIEW_REFUSED or
-                          f"{role_reason(self.VIEW_ACTION)}: you are {context.role} here, "
+                          f"{role_refusal(self.VIEW_ACTION, context.role)}, "
                           f"so this screen has nothing to show you. Your own usage is on "
                           f"Overview (press o).")
             self._loaded_for = context.account_id
@@ -400,7 +400,7 @@ class BillingScreen(Screen):
     @on(events.Key)
     def _dimmed_key(self, event: events.Key) -> None:
         # Textual runs nothing for a dimmed binding, so a key the role may not use would do
-        # nothing at all: say why instead ("Owner only: you are admin here").
+        # nothing at all: say why instead ("Owner only: you are an admin here").
         active = self.active_bindings.get(event.key)
         if active is None or active.enabled or active.node is not self:
             return

@@ -17,7 +17,7 @@ from ...errors import BillingError
 from ...models import Context, Invoice
 from ...money import format_cents, format_credits
 from ..dialog import Dialog
-from ..permissions import role_reason
+from ..permissions import as_role, role_reason
 from ..styles import stylesheet
 from ..widgets.error_note import ErrorNote, describe_error
 from ..widgets.export_form import (
@@ -218,9 +218,8 @@ class InvoicesScreen(PaysInvoices, BillingScreen):
         for name in ("#table", "#summary", "#search", "#selected"):
             self.query_one(name).display = False
         notice = self.query_one("#owner-only", Static)
-        article = "an" if context.role[0] in "aeiou" else "a"
         notice.update(f"{role_reason('view_invoices')}: invoices of {context.name} are for "
-                      f"its owners, and you are {article} {context.role} here. An owner can "
+                      f"its owners, and you are {as_role(context.role)} here. An owner can "
                       f"open and export them.")
         notice.display = True
 

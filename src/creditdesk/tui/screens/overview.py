@@ -92,11 +92,15 @@ def paused_cause(owner: bool, balance: Balance, recharge: AutoRecharge) -> str:
         fix = ("raise it (a) or buy credits (b)." if owner else
                "ask an owner to raise it or buy credits.")
         return f"the credits ran out and auto-recharge reached its {cap} cap: {fix}"
+    # The backend's reason names the cause alone; the fix is worded here, once, for this
+    # reader and this auto-recharge (on but unable to cover it: a bigger amount is the fix).
     reason = (balance.autopilot_reason or "the account has run out of credits").rstrip(".")
     if not owner:
-        return f"{reason}. Ask an owner to buy credits or enable auto-recharge."
+        fix = "buy credits or raise the recharge amount" if recharge.enabled else \
+            "buy credits or enable auto-recharge"
+        return f"{reason}. Ask an owner to {fix}."
     if recharge.enabled:
-        return f"{reason}. Press b to buy credits."
+        return f"{reason}. Press b to buy credits, or a to raise the recharge amount."
     return f"{reason}. Press b to buy credits, or a to enable auto-recharge."
 
 

@@ -158,6 +158,7 @@ class SettingsScreen(ChangesPlan, BuysCredits, BillingScreen):
         alerts = self.query_one(AlertForm)
         alerts.reset()
         alerts.editable = self.allows("set_alerts")
+        alerts.personal = context.kind == "personal"  # no member alerts on yourself alone
         self._plan_options = self._pack_options = None
         self._last_attempt = self._failed_attempt = None
         self.query_one("#plan-choice", Select).clear()
@@ -290,8 +291,8 @@ class SettingsScreen(ChangesPlan, BuysCredits, BillingScreen):
         note.clear()
         self.query_one(AlertForm).fill(self.alert_settings)
         self.post_message(DataChanged(describe_settings(
-            self.alert_settings.balance_below, self.alert_settings.member_usage_percent),
-            title="Alerts saved"))
+            self.alert_settings.balance_below, self.alert_settings.member_usage_percent,
+            personal=self.context.kind == "personal"), title="Alerts saved"))
 
     # --- portal ---------------------------------------------------------------------------
     @on(Button.Pressed, "#portal")

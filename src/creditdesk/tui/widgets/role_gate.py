@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.widget import Widget
 from textual.widgets import Label
 
-from ..permissions import ROLE_NEEDED, role_allows, role_reason
+from ..permissions import ROLE_NEEDED, role_allows, role_reason, role_refusal
 
 
 class RoleGate(Widget):
@@ -41,7 +41,7 @@ class RoleGate(Widget):
         # an owner must not see "Owner only" flash before their role is known.
         refused = role is not None and not self.allowed
         self.set_class(refused, "-refused")
-        reason = f"{role_reason(self.action)}: you are {role} here" if refused else None
+        reason = role_refusal(self.action, role) if refused else None
         for child in self.children:
             if not child.has_class("role-reason"):
                 child.disabled = not self.allowed
