@@ -171,11 +171,7 @@ class Driver:
                     watcher(dbapi_connection, compiled.sql, parameters, many)
             with dbapi_connection.pipeline():
                 for compiled, parameters, many in writes.items:
-                    cursor = dbapi_connection.cursor()
-                    if many:
-                        cursor.executemany(compiled.sql, parameters)
-                    else:
-                        cursor.execute(compiled.sql, parameters)
+                    _run(dbapi_connection.cursor(), compiled.sql, parameters, many)
         except self.error as error:
             sql = "; ".join(compiled.sql for compiled, _, _ in writes.items)
             raise self._wrapped(conn, sql, None, error, dbapi_connection, None) from error
@@ -187,10 +183,7 @@ class Driver:
             for watcher in self.watchers:
                 watcher(dbapi_connection, compiled.sql, parameters, many)
             cursor = dbapi_connection.cursor()
-            if many:
-                cursor.executemany(compiled.sql, parameters)
-            else:
-                cursor.execute(compiled.sql, parameters)
+            _run(cursor, compiled.sql, parameters, many)
         except self.error as error:
             raise self._wrapped(conn, compiled.sql, parameters, error, dbapi_connection,
                                 cursor) from error
@@ -220,6 +213,13 @@ class Driver:
         if disconnect:
             conn.invalidate(wrapped)
         return wrapped
+
+
+def _run(cursor, sql: str, parameters, many: bool) -> None:
+    if many:
+        cursor.executemany(sql, parameters)
+    else:
+        cursor.execute(sql, parameters)
 
 
 _drivers: WeakKeyDictionary[sa.Engine, Driver] = WeakKeyDictionary()
