@@ -13,6 +13,7 @@ first answers), `sql_server_books.py` (tokens, the test clock, the test gateway'
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 
@@ -26,6 +27,7 @@ from .sql_driver import driver_for
 from .sql_rows import save_new_account
 from .sql_server_books import ServerBooks
 from .sql_transactions import (
+    SQLITE_LOCK_WAIT_MS,
     Scope,
     ThreadState,
     Transaction,
@@ -78,7 +80,7 @@ class SqlStore(ServerBooks):
             # threads holding every connection while they wait for SQLite's one write lock
             # would starve the lock's holder, and all would end in "database is locked".
             # SQLite connections to one file are cheap, and WAL lets the readers in.
-            self.engine = sa.create_engine(self.url, connect_args={"timeout": 30},
+            self.engine = sa.create_engine(self.url, connect_args={"timeout": SQLITE_LOCK_WAIT_MS / 1000},
                                            pool_size=pool_size, max_overflow=-1)
             event.listen(self.engine, "connect", sqlite_connect)
             event.listen(self.engine, "begin", sqlite_begin)
@@ -138,6 +140,18 @@ class SqlStore(ServerBooks):
 
     def close(self) -> None:
         self.engine.dispose()
+
+    @contextlib.contextmanager
+    def without_waiting(self):
+        """Within the block, on this thread: a write that finds SQLite's write lock held by
+        another connection gives up at once (RetryTransaction, nothing written) instead
+        of waiting up to SQLITE_LOCK_WAIT_MS for it. PostgreSQL waits as before."""
+        local = self.local
+        local.no_wait = True
+        try:
+            yield
+        finally:
+            local.no_wait = False
 
     def discard_connections(self) -> None:
         """Close the pooled connections: after a failed write SQLite may keep a connection

@@ -5,6 +5,7 @@ connections start their transactions."""
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import threading
 from typing import TYPE_CHECKING
 
@@ -47,6 +48,24 @@ class Transaction:
 
 class ThreadState(threading.local):
     tx: Transaction | None = None      # every thread starts with none open
+    # On SQLite: give up at once (RetryTransaction) when another connection holds the
+    # file's write lock, instead of waiting for it (the server's event loop, see
+    # server/service.py, tries a debit this way and leaves it to its writer thread if the
+    # lock is taken).
+    no_wait: bool = False
+
+
+# SQLite's wait for another connection's write lock, in ms (the sqlite3 `timeout` the
+# store connects with), and none at all for a thread that set `no_wait`.
+SQLITE_LOCK_WAIT_MS = 30_000
+
+
+def sqlite_lock_wait(conn: sa.Connection, no_wait: bool) -> None:
+    """Set the connection's wait for the write lock: none for a thread that asked for no
+    wait, else the usual one. A pooled connection is always given back with the usual
+    wait (Scope's exit), as every other user of the pool (tokens, the outbox) expects."""
+    wanted = 0 if no_wait else SQLITE_LOCK_WAIT_MS
+    conn.connection.dbapi_connection.execute(f"PRAGMA busy_timeout = {wanted}")
 
 
 class Scope:
@@ -71,8 +90,13 @@ class Scope:
             if not self.write:
                 conn = conn.execution_options(creditdesk_read=True)
             try:
+                if store.local.no_wait and store.dialect == "sqlite":
+                    sqlite_lock_wait(conn, True)
                 conn.begin()
             except DBAPIError as error:
+                if store.local.no_wait and store.dialect == "sqlite":
+                    with contextlib.suppress(sqlite3.Error):
+                        sqlite_lock_wait(conn, False)
                 conn.close()
                 raise translate(error) from error
             tx = store.local.tx = Transaction(conn)
@@ -116,6 +140,9 @@ class Scope:
         finally:
             store.local.tx = None
             with contextlib.suppress(sa.exc.SQLAlchemyError):
+                if store.local.no_wait and store.dialect == "sqlite":
+                    with contextlib.suppress(sqlite3.Error):
+                        sqlite_lock_wait(conn, False)
                 conn.close()
         if isinstance(error, DBAPIError):
             raise translate(error) from error
