@@ -50,6 +50,7 @@ async def test_a_debit_never_waits_on_the_loop_for_a_held_write_lock(tmp_path):
             assert (await debit("free")).status_code == 200
             assert threads == [threading.main_thread().name]     # the lock was free
 
+            before = (await client.get("/v1/accounts/acme/balance", headers=auth)).json()
             other = sqlite3.connect(path, isolation_level=None)
             other.execute("BEGIN IMMEDIATE")                      # another writer holds it
             threads.clear()
@@ -68,11 +69,12 @@ async def test_a_debit_never_waits_on_the_loop_for_a_held_write_lock(tmp_path):
             assert threads[-1].startswith("creditdesk-writer") and len(threads) == 2
             replay = await debit("held")
             assert replay.content == answer.content
-            balance = (await client.get("/v1/accounts/acme/balance", headers=auth)).json()
+            after = (await client.get("/v1/accounts/acme/balance", headers=auth)).json()
+            assert before["total"] - after["total"] == 7        # applied once
             spent = [e for e in (await client.get("/v1/accounts/acme/ledger",
                                                   headers=auth)).json()
                      if e.get("kind") == "usage"]
-            assert len(spent) == 2 and balance
+            assert len(spent) == 2
     finally:
         store.close()
 
@@ -82,15 +84,15 @@ def test_a_thread_that_may_wait_still_waits_after_one_that_may_not(tmp_path):
     into the writer's thread, which must wait (SQLite's busy timeout back to 30 s)."""
     database = sqlite_database(tmp_path / "books.sqlite3")
     migrate(database, None, lambda line: None)
-    app, store = sql_app(database, OPERATOR, None, {"rate": None})
+    _app, store = sql_app(database, OPERATOR, None, {"rate": None})
     try:
         with store.without_waiting(), store.write("nobody"):
             pass
         other = sqlite3.connect(tmp_path / "books.sqlite3", isolation_level=None)
         other.execute("BEGIN IMMEDIATE")        # and a failed no-wait begin, too
-        with store.without_waiting(), contextlib.suppress(RetryTransaction):
-            with store.write("nobody"):
-                pass
+        with (store.without_waiting(), contextlib.suppress(RetryTransaction),
+              store.write("nobody")):
+            pass
         other.execute("ROLLBACK")
         other.close()
         with store.engine.connect() as conn:
