@@ -242,9 +242,9 @@ class BillingService:
         # and waits on the database; it must never stall the event loop.
         # Operator commands keep the pool: loading the demo writes in short batches, and
         # on the writer's thread it would hold this worker's debits for the whole load.
-        if (self._one_writer and actor != OPERATOR
-                and getattr(command, "__name__", "") not in READ_COMMANDS):
-            if command.__name__ in LOOP_WRITES and not self._writes_on_lane:
+        name = getattr(command, "__name__", "")
+        if self._one_writer and actor != OPERATOR and name not in READ_COMMANDS:
+            if name in LOOP_WRITES and not self._writes_on_lane:
                 done, answer = self.try_without_waiting(actor, command, kwargs)
                 if done:
                     return answer

@@ -80,8 +80,9 @@ class SqlStore(ServerBooks):
             # threads holding every connection while they wait for SQLite's one write lock
             # would starve the lock's holder, and all would end in "database is locked".
             # SQLite connections to one file are cheap, and WAL lets the readers in.
-            self.engine = sa.create_engine(self.url, connect_args={"timeout": SQLITE_LOCK_WAIT_MS / 1000},
-                                           pool_size=pool_size, max_overflow=-1)
+            self.engine = sa.create_engine(
+                self.url, connect_args={"timeout": SQLITE_LOCK_WAIT_MS / 1000},
+                pool_size=pool_size, max_overflow=-1)
             event.listen(self.engine, "connect", sqlite_connect)
             event.listen(self.engine, "begin", sqlite_begin)
         else:

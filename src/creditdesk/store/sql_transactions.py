@@ -68,6 +68,15 @@ def sqlite_lock_wait(conn: sa.Connection, no_wait: bool) -> None:
     conn.connection.dbapi_connection.execute(f"PRAGMA busy_timeout = {wanted}")
 
 
+def give_back_lock_wait(store: SqlStore, conn: sa.Connection) -> None:
+    """Before `conn` returns to the pool: the usual lock wait again, if this thread's
+    `no_wait` had taken it away (a connection that cannot even take a PRAGMA is being
+    dropped anyway)."""
+    if store.local.no_wait and store.dialect == "sqlite":
+        with contextlib.suppress(sqlite3.Error):
+            sqlite_lock_wait(conn, False)
+
+
 class Scope:
     """`with store.write(id) / read(id) / catalogue()`: joins this thread's open transaction
     or opens one; the outermost scope commits (normal end or a BillingError) or rolls back."""
@@ -94,9 +103,7 @@ class Scope:
                     sqlite_lock_wait(conn, True)
                 conn.begin()
             except DBAPIError as error:
-                if store.local.no_wait and store.dialect == "sqlite":
-                    with contextlib.suppress(sqlite3.Error):
-                        sqlite_lock_wait(conn, False)
+                give_back_lock_wait(store, conn)
                 conn.close()
                 raise translate(error) from error
             tx = store.local.tx = Transaction(conn)
@@ -140,9 +147,7 @@ class Scope:
         finally:
             store.local.tx = None
             with contextlib.suppress(sa.exc.SQLAlchemyError):
-                if store.local.no_wait and store.dialect == "sqlite":
-                    with contextlib.suppress(sqlite3.Error):
-                        sqlite_lock_wait(conn, False)
+                give_back_lock_wait(store, conn)
                 conn.close()
         if isinstance(error, DBAPIError):
             raise translate(error) from error
