@@ -428,3 +428,66 @@ async def test_the_backend_is_closed_when_the_app_exits(demo_world) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
     assert closed == [True]
+
+
+class CountedWhoami(MemoryBackend):
+    calls = 0
+
+    async def whoami(self):
+        self.calls += 1
+        return await super().whoami()
+
+
+async def test_a_given_identity_opens_on_its_context_without_asking_whoami(
+        demo_world) -> None:
+    # The demo hands over the in-process engine's answer: the first frame shows the
+    # context, the figures load at once, and the header's alert count still comes.
+    backend = CountedWhoami(demo_world.engine, demo_world.owner)
+    identity = demo_world.engine.session(demo_world.owner).whoami()
+    app = CreditDeskApp(backend, clock=demo_world.clock, cursor_blink=False,
+                        identity=identity)
+    assert app.context.account_id == demo_world.org_id  # before the app even runs
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert backend.calls == 0
+        assert app.identity == identity
+        assert "Acme Robotics" in header(app) and "owner" in header(app)
+        assert "credits" in app.screen.query_one("#total").plain
+        assert app.alert_badge.endswith("(n)")
+        # Switching contexts works as with an identity from whoami.
+        personal = demo_world.personal_account_id
+        await app.run_action(f"switch_context({personal!r})")
+        await settle(pilot)
+        assert app.context.account_id == personal
+
+
+async def test_a_given_identity_honours_the_saved_context(demo_world) -> None:
+    identity = demo_world.engine.session(demo_world.owner).whoami()
+    personal = demo_world.personal_account_id
+    app = CreditDeskApp(MemoryBackend(demo_world.engine, demo_world.owner),
+                        clock=demo_world.clock, cursor_blink=False, identity=identity,
+                        context=personal)
+    assert app.context.account_id == personal
+
+
+async def test_start_up_parses_each_stylesheet_once(make_app, monkeypatch) -> None:
+    # Textual refreshes the CSS when it builds the first mode's screen, which re-parsed
+    # every rule just parsed and dropped the parse cache (a third parse of each); the app
+    # skips that refresh while nothing it depends on changed, and the screen looks the same.
+    # (A peek at Textual's parser, the one function every cache miss goes through.)
+    from textual.css import stylesheet
+
+    parsed: list = []
+    original = stylesheet.parse
+
+    def counting(scope, css, read_from, *args, **kwargs):
+        parsed.append(read_from)
+        return original(scope, css, read_from, *args, **kwargs)
+
+    monkeypatch.setattr(stylesheet, "parse", counting)
+    app = make_app("owner")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app_tcss = [where for where in parsed if where[0].endswith("app.tcss")]
+        assert len(app_tcss) == 1, parsed
+        assert "credits" in app.screen.query_one("#total").plain

@@ -182,6 +182,9 @@ def _build_app(args):
                        members=args.members, months=args.months, progress=progress)
     user = {"owner": world.owner, "admin": world.admin, "member": world.member}[args.role]
     live = LiveDemo(world, seed=args.seed)
+    # The engine is in this process: asked here, whoami costs a fraction of a millisecond,
+    # and the first frame shows the context and starts loading the figures at once.
+    identity = world.engine.session(user).whoami()
     return CreditDeskApp(backend=MemoryBackend(world.engine, user), clock=world.clock,
                          demo=live.controls(), keymap=settings.keys, theme=settings.theme,
-                         remember_theme=config.remember_theme)
+                         remember_theme=config.remember_theme, identity=identity)

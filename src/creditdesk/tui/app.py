@@ -2,7 +2,10 @@
 
 Interface (for screens and tests):
 - `CreditDeskApp(backend, *, clock=None, demo=None, cursor_blink=True, context=None,
-  refresh_seconds=None)`: `backend` is any BillingBackend; `context` is the account id to
+  refresh_seconds=None, identity=None)`: `backend` is any BillingBackend; `identity` is
+  its whoami answer when the caller already has it (the demo's in-process engine): the
+  first frame then shows the context and loads the figures at once, with no "Loading your
+  account…" step and no whoami worker; `context` is the account id to
   open on (a saved default; ignored if the user has no such context); `refresh_seconds`
   reloads the figures on that interval (default: every 10 s when the backend is remote, so
   an admin watching over SSH sees usage move; never for the in-process engine);
@@ -151,11 +154,15 @@ class CreditDeskApp(App[None]):
                  demo: DemoControls | None = None, cursor_blink: bool = True,
                  context: str | None = None, refresh_seconds: float | None = None,
                  keymap: dict[str, str] | None = None, theme: str | None = None,
-                 remember_theme: Callable[[str], None] | None = None) -> None:
+                 remember_theme: Callable[[str], None] | None = None,
+                 identity: Identity | None = None) -> None:
         self.restyle_gate = RestyleGate()  # before Textual may call refresh_css
         # NO_COLOR: Textual's ANSI mode strips every colour; otherwise it only turns the
         # theme grey, still in 256-colour codes.
         super().__init__(ansi_color=True if "NO_COLOR" in os.environ else None)
+        # What Textual made the stylesheet with, and whether on_mount ran (see refresh_css).
+        self._initial_css_variables = self.get_css_variables()
+        self._mounted = False
         self.initial_keymap = dict(keymap or {})
         self.initial_theme = theme
         self.remember_theme = remember_theme
@@ -175,15 +182,26 @@ class CreditDeskApp(App[None]):
         self._live_timer = None
         self.collector = QuietCollector()
         self.alert_watch = AlertWatch(self, self._set_alert_badge)
+        if identity is not None:
+            # Known before the first frame: the screens mount on the context (no loading
+            # step, no second layout of the header and footer once whoami answers).
+            self._use_identity(identity, quietly=True)
+            self._identity_ready.set()
 
     def now(self) -> datetime:
         return self.clock()
 
     # --- start-up -----------------------------------------------------------------------
     def on_mount(self) -> None:
+        self._mounted = True
         # The screen is shown at once with placeholders; whoami answers in a worker.
-        self._load_identity()
+        if self.identity is None:
+            self._load_identity()
         self.alert_watch.start()
+        if self.context is not None:
+            # Given with the identity: the watcher saw no change, so the count is asked for
+            # here, after the screen's first load (same engine thread, in order).
+            self.call_after_refresh(self.alert_watch.check)
         self.collector.start()
         self.set_interval(COLLECTOR_CHECK_SECONDS, self.collector.tick)
         if self.refresh_seconds:
@@ -209,8 +227,18 @@ class CreditDeskApp(App[None]):
     def refresh_css(self, animate: bool = True) -> None:
         # Skipped when nothing the rules resolve to changed (see RestyleGate): a screen's
         # first visit then costs its own widgets' styling, not the whole app's.
-        if self.restyle_gate.needed(self.get_css_variables(), frozenset(self.classes),
-                                    self.stylesheet.source):
+        variables = self.get_css_variables()
+        needed = self.restyle_gate.needed(variables, frozenset(self.classes),
+                                          self.stylesheet.source)
+        if not self._mounted and variables == self._initial_css_variables:
+            # Textual's call when it builds the first mode's screen, before anything is
+            # mounted or drawn: the stylesheet was parsed a moment ago (to register that
+            # screen) with these very variables, so re-parsing it is the same work again,
+            # and setting the variables drops the parse cache, which made every source be
+            # parsed a third time when the widgets' own CSS arrived. The App is styled
+            # after its compose in any case. (The gate has noted this state.)
+            return
+        if needed:
             super().refresh_css(animate)
 
     def on_data_changed(self, message: DataChanged) -> None:
@@ -314,14 +342,26 @@ class CreditDeskApp(App[None]):
             retry = "" if isinstance(error, Unauthenticated) else "  Press r to retry."
             self.identity_error = f"Cannot load your account: {describe_error(error)}{retry}"
         else:
-            self.identity = identity
-            orgs = [c for c in identity.contexts if c.kind == "org"]
-            if self.context is None or self.context not in identity.contexts:
-                preferred = [c for c in identity.contexts
-                             if c.account_id == self.preferred_context]
-                self.context = (preferred or orgs or identity.contexts)[0]
+            self._use_identity(identity)
         finally:
             self._identity_ready.set()
+
+    def _use_identity(self, identity: Identity, *, quietly: bool = False) -> None:
+        """Take whoami's answer: the identity, and the context to charge (the current one if
+        still there, else the one asked for, else the first org, else the personal one).
+        `quietly`: before the app runs, when there is no watcher to tell yet."""
+        context = self.context
+        if context is None or context not in identity.contexts:
+            orgs = [c for c in identity.contexts if c.kind == "org"]
+            preferred = [c for c in identity.contexts
+                         if c.account_id == self.preferred_context]
+            context = (preferred or orgs or identity.contexts)[0]
+        if quietly:
+            self.set_reactive(CreditDeskApp.identity, identity)
+            self.set_reactive(CreditDeskApp.context, context)
+        else:
+            self.identity = identity
+            self.context = context
 
     # --- context ------------------------------------------------------------------------
     async def action_switch_context(self, account_id: str) -> None:
