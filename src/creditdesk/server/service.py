@@ -27,6 +27,7 @@ from ..errors import AlreadyExists, InvalidRequest, NotFound
 from ..models import Plan
 from ..store.first_answers import StoredAnswer
 from ..store.retry import RetryTransaction
+from .group_commit import Call, DebitGroups, Outcome
 from .tokens import OPERATOR
 
 DEMO_LIMITS = {"members": (5, 20_000), "months": (1, 36)}
@@ -192,6 +193,7 @@ class BillingService:
         # Writing calls on the writer's thread now (queued or running), and so whether a
         # debit may be tried on the event loop (see `run`).
         self._writes_on_lane = 0
+        self._debit_groups = DebitGroups(self.run_together)
 
     @property
     def engine(self) -> BillingEngine:
@@ -245,9 +247,12 @@ class BillingService:
         name = getattr(command, "__name__", "")
         if self._one_writer and actor != OPERATOR and name not in READ_COMMANDS:
             if name in LOOP_WRITES and not self._writes_on_lane:
-                done, answer = self.try_without_waiting(actor, command, kwargs)
-                if done:
-                    return answer
+                outcome = await self._debit_groups.run(actor, command, kwargs)
+                if outcome is not None:
+                    done, value = outcome
+                    if done:
+                        return value
+                    raise value
             self._writes_on_lane += 1
             try:
                 return await asyncio.get_running_loop().run_in_executor(
@@ -256,22 +261,42 @@ class BillingService:
                 self._writes_on_lane -= 1
         return await self.off_loop(self.execute, actor, command, kwargs)
 
-    def try_without_waiting(self, actor: str, command: Callable,
-                            kwargs: dict) -> tuple[bool, Any]:
-        """(True, its answer) for `command` run here, on the event loop, if SQLite's write
-        lock was free; (False, None) if another connection held it (nothing was written).
+    def run_together(self, calls: list[Call]) -> list[Outcome] | None:
+        """Each call's outcome ((True, its answer) or (False, what it raised)), run here, on
+        the event loop, in one SQLite transaction if the write lock was free; None if it
+        was not, or the group failed as a whole: then nothing of any call was written.
 
         A debit is a fraction of a millisecond of work, and handing it to the writer's
         thread cost it about 1 ms more CPU with 16 callers at once: the loop and that
         thread passing the GIL to each other around every SQLite call (bench/README.md).
         The loop never waits for the lock: another process's transaction (a second
-        worker, a load) could hold it for long, so then the call takes the writer's thread,
-        which may wait."""
+        worker, a load) could hold it for long, so then the calls take the writer's thread,
+        which may wait. Several calls share one COMMIT (group_commit.py), each in a
+        savepoint, so a refusal or a failure of one leaves the others as they were."""
+        from sqlalchemy.exc import DBAPIError
+        store = self.engine.store
+        if len(calls) == 1:
+            try:
+                with store.without_waiting():
+                    return [(True, self.execute(*calls[0]))]
+            except RetryTransaction:
+                return None
+            except Exception as error:  # noqa: BLE001 - raised again in its caller
+                return [(False, error)]
+        outcomes: list[Outcome] = []
         try:
-            with self.engine.store.without_waiting():
-                return True, self.execute(actor, command, kwargs)
-        except RetryTransaction:
-            return False, None
+            with store.without_waiting(), store.grouped():
+                for actor, command, kwargs in calls:
+                    try:
+                        with store.savepoint():
+                            outcomes.append((True, self.execute(actor, command, kwargs)))
+                    except (RetryTransaction, StorageFailure, DBAPIError):
+                        raise       # the group's transaction is no longer to be trusted
+                    except Exception as error:  # noqa: BLE001 - raised again in its caller
+                        outcomes.append((False, error))
+        except (RetryTransaction, StorageFailure, DBAPIError):
+            return None
+        return outcomes
 
     def run_sync(self, actor: str, command: Callable, **kwargs: Any) -> Any:
         return self.execute(actor, command, kwargs)

@@ -28,6 +28,7 @@ from .sql_rows import save_new_account
 from .sql_server_books import ServerBooks
 from .sql_transactions import (
     SQLITE_LOCK_WAIT_MS,
+    Savepoint,
     Scope,
     ThreadState,
     Transaction,
@@ -176,6 +177,17 @@ class SqlStore(ServerBooks):
 
     def catalogue(self) -> Scope:
         return Scope(self, None, lock=False, write=True)
+
+    def grouped(self) -> Scope:
+        """One transaction for several writes in a row, each in `savepoint()`, committed
+        once when the block ends (or all rolled back if it raises): on SQLite a commit is
+        most of a small write's cost, and the server commits the debits that reach it at
+        one moment together (server/group_commit.py). What each write answers may be told
+        only once the block has committed."""
+        return Scope(self, None, lock=False, write=True)
+
+    def savepoint(self) -> Savepoint:
+        return Savepoint(self)
 
     def save_member(self, account: Account, member: object) -> None:
         """Changed memberships are written at commit with the account."""

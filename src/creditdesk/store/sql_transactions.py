@@ -154,6 +154,53 @@ class Scope:
         return
 
 
+# One write of a group (`SqlStore.grouped`): SQLite's savepoints nest by name, and a
+# group holds at most one open at a time.
+_SAVEPOINT = sa.text("SAVEPOINT one_write")
+_RELEASE = sa.text("RELEASE SAVEPOINT one_write")
+_ROLLBACK_TO = sa.text("ROLLBACK TO SAVEPOINT one_write")
+
+
+class Savepoint:
+    """`with store.savepoint():` one write inside `store.grouped()`, as if in a transaction
+    of its own: on a normal end or a BillingError what it changed is written and kept
+    (released into the group's transaction, which commits them all at once), on any other
+    exception it is undone (rolled back to the savepoint). Either way the accounts it
+    loaded are dropped, so the next write reads them afresh from the database, exactly as
+    its own transaction would have."""
+
+    __slots__ = ("store", "tx")
+
+    def __init__(self, store: SqlStore) -> None:
+        self.store = store
+        self.tx: Transaction | None = None
+
+    def __enter__(self) -> None:
+        store = self.store
+        tx = self.tx = store.local.tx
+        if tx is None:
+            raise RuntimeError("a savepoint is a part of store.grouped(): none is open")
+        store.driver.execute(tx.conn, store.driver.compiled(_SAVEPOINT), {})
+
+    def __exit__(self, kind, error, traceback) -> None:
+        store, tx = self.store, self.tx
+        driver, conn = store.driver, tx.conn
+        try:
+            if kind is None or issubclass(kind, BillingError):
+                for account in tx.accounts.values():
+                    save_account(store, conn, account, tx.loaded.get(account.id))
+                driver.execute(conn, driver.compiled(_RELEASE), {})
+                return
+            # The error is what to tell; a connection that cannot even roll back fails
+            # the whole group, which is then rolled back with it.
+            with contextlib.suppress(DBAPIError):
+                driver.execute(conn, driver.compiled(_ROLLBACK_TO), {})
+                driver.execute(conn, driver.compiled(_RELEASE), {})
+        finally:
+            tx.accounts.clear()
+            tx.loaded.clear()
+
+
 def sqlite_connect(dbapi_connection, _record) -> None:
     # Let SQLAlchemy's "begin" event say how each transaction starts (pysqlite would
     # otherwise open them itself, deferred, and upgrade locks half-way).
