@@ -85,7 +85,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 from textual.worker import Worker
 
 from ...errors import BillingError, Unauthenticated
@@ -93,6 +93,7 @@ from ...models import Context
 from ..permissions import ROLE_NEEDED, role_allows, role_reason, role_refusal
 from ..widgets.context_header import ContextHeader
 from ..widgets.error_note import describe_error
+from ..widgets.quiet_footer import QuietFooter
 from ..widgets.role_gate import RoleGate
 
 if TYPE_CHECKING:
@@ -213,7 +214,7 @@ class BillingScreen(Screen):
         yield Static("", id="view-refused", classes="banner -refused")
         with Vertical(id="body"):
             yield from self.compose_body()
-        yield Footer(compact=True)
+        yield QuietFooter(compact=True)  # rebuilt only when its keys change
 
     @on(events.Mount)
     def _set_up_billing_screen(self) -> None:
