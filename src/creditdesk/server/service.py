@@ -275,14 +275,9 @@ class BillingService:
         savepoint, so a refusal or a failure of one leaves the others as they were."""
         from sqlalchemy.exc import DBAPIError
         store = self.engine.store
-        if len(calls) == 1:
-            try:
-                with store.without_waiting():
-                    return [(True, self.execute(*calls[0]))]
-            except RetryTransaction:
-                return None
-            except Exception as error:  # noqa: BLE001 - raised again in its caller
-                return [(False, error)]
+        # One call too: its savepoint is two statements, and a lock held elsewhere is
+        # then found once, at the group's BEGIN (the engine's own retries would try it
+        # eight times more, each failing at once).
         outcomes: list[Outcome] = []
         try:
             with store.without_waiting(), store.grouped():
@@ -294,7 +289,9 @@ class BillingService:
                         raise       # the group's transaction is no longer to be trusted
                     except Exception as error:  # noqa: BLE001 - raised again in its caller
                         outcomes.append((False, error))
-        except (RetryTransaction, StorageFailure, DBAPIError):
+        except (RetryTransaction, StorageFailure, DBAPIError) as failure:
+            if isinstance(failure, DBAPIError):     # at COMMIT: as `execute` does
+                self._after_failure()
             return None
         return outcomes
 
