@@ -194,6 +194,9 @@ class UsageChart(Widget):
         self.table: UsageTable | None = None
         # The y ticks drawn, and for which buckets, keys, kind of chart and height.
         self._scale: tuple[tuple, list[int]] | None = None
+        # A figure is asked for after the next refresh; one is enough however many
+        # changes (a new table, a resize) came before it.
+        self._figure_due = False
 
     def compose(self) -> ComposeResult:
         # Imported here, not at the top: plotext loads only once the Usage screen is shown.
@@ -207,8 +210,8 @@ class UsageChart(Widget):
         self.query_one("#chart-plot").display = False
         self.app.theme_changed_signal.subscribe(self, lambda _theme: self._draw())
 
-    def on_resize(self) -> None:
-        # The x labels are spaced for the width, so a new size needs new ticks.
+    def on_usage_plot_resized(self) -> None:
+        # The ticks are spaced for the plot's size, so a new size needs new ticks.
         self._draw()
 
     @property
@@ -251,16 +254,23 @@ class UsageChart(Widget):
             legend.update(words)
         # The ticks depend on the plot's size, known only once the legend and the plot
         # have been laid out.
-        self.call_after_refresh(self._load_figure)
+        if not self._figure_due:
+            self._figure_due = True
+            self.call_after_refresh(self._load_figure)
 
     def _load_figure(self) -> None:
+        self._figure_due = False
         plot_widget = self.query_one("#chart-plot")
         table = self.table
         if table is None or table.total == 0 or not plot_widget.display:
             return
+        from .usage_plot import FigureCalls
+
         glyphs = BAR_GLYPHS if self.is_bars else LINE_GLYPHS
-        self.plot(plot_widget.plt, table, glyphs, self.colours(len(table.keys)))
-        plot_widget.redraw()  # only the cells that moved since the last figure
+        figure = FigureCalls()
+        self.plot(figure, table, glyphs, self.colours(len(table.keys)))
+        # Built in a thread; then only the cells that moved since the last figure repaint.
+        plot_widget.show(tuple(figure.calls))
 
     @staticmethod
     def legend(table: UsageTable, glyphs: tuple[str, ...],
@@ -275,7 +285,8 @@ class UsageChart(Widget):
 
     def plot(self, plt, table: UsageTable, glyphs: tuple[str, ...],
              colours: list[tuple[int, int, int]]) -> None:
-        """Load the figure; PlotextPlot builds it at its own size when it renders."""
+        """Describe the figure through `plt` (plotext's calls); the plot builds it at its
+        own size."""
         plt.clear_figure()
         positions = list(range(1, len(table.buckets) + 1))
         columns = [table.column(index) for index in range(len(table.keys))]

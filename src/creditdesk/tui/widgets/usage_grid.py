@@ -4,10 +4,16 @@ A live tick changes the newest bucket's figures and the totals. Building the tab
 for that would repaint all of it (and move the cursor back to the newest row every
 second); when the buckets, columns and widths are those on screen, `show` changes only the
 cells that differ and repaints only those.
+
+A table built anew gets its rows CHUNK_ROWS at a time, letting the event loop run between
+chunks: DataTable adds a row in ~0.1 ms and measures each new cell when idle, so the 351
+days of the last 12 months in one go held the loop for 50-70 ms. A table's very first rows
+wait for the screen's first paint, which then does not draw them too.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 
 from rich.cells import cell_len
@@ -19,6 +25,9 @@ from ...money import format_credits
 from .usage_chart import UsageTable, bucket_label
 
 PERIOD_TITLES = {"day": "Day", "week": "Week of", "month": "Month"}
+# Rows added in one step of the loop (~10 ms with their measuring): a month of days, or a
+# year of weeks, is one chunk.
+CHUNK_ROWS = 64
 
 
 def cell(credits: int, *, bold: bool = False) -> Text:
@@ -78,18 +87,66 @@ class UsageGrid(DataTable):
     def __init__(self, **options) -> None:
         super().__init__(**options)
         self.table: UsageTable | None = None
+        self.complete = False  # every row of `table` is in (a build is not under way)
         self._in_place = False
 
     def show(self, table: UsageTable) -> None:
         shown, self.table = self.table, table
-        if shown is not None and self.row_count and same_layout(shown, table):
+        if shown is not None and self.complete and same_layout(shown, table):
             # Other figures in the same rows and columns (a live tick): change those cells
             # only, and leave the cursor where the person put it.
             self.set_figures(changed_cells(shown, table))
-        else:
-            self._build(table)
+            return
+        first = not self.row_count
+        self.complete = False
+        self._set_columns(table)
+        rows = list(zip(table.buckets, table.rows, table.bucket_totals))
+        # More than one chunk: a loading indicator until the newest rows are in, rather
+        # than the oldest ones drawn first and then the jump to the newest.
+        self.loading = len(rows) > CHUNK_ROWS
+        done = 0
+        if not first:  # a table on screen is replaced at once: no blank frame between
+            done = self._add_rows(table, rows[:CHUNK_ROWS])
+            if done == len(rows):
+                self._finish(table)
+                return
+        # A newer table replaces a build still under way (exclusive).
+        self.run_worker(self._fill(table, rows, done), group="usage-grid", exclusive=True)
 
-    def _build(self, table: UsageTable) -> None:
+    async def _fill(self, table: UsageTable, rows: list, done: int) -> None:
+        """The rest of the rows, a chunk per paint (the first waits for the screen's
+        first paint, or the last chunk's measuring and paint), then the total row."""
+        for start in range(done, len(rows), CHUNK_ROWS):
+            await self._next_refresh()
+            self._add_rows(table, rows[start:start + CHUNK_ROWS])
+        self._finish(table)
+
+    def _finish(self, table: UsageTable) -> None:
+        self.add_row(Text("Total", style="bold"),
+                     *(cell(value, bold=True) for value in table.key_totals),
+                     cell(table.total, bold=True), key="total")
+        self.complete = True
+        self.loading = False
+        # The newest bucket is the one people look for first; the total row follows it.
+        self.move_cursor(row=max(0, len(table.buckets) - 1), animate=False)
+        self.scroll_end(animate=False, immediate=True)
+
+    async def _next_refresh(self) -> None:
+        painted = asyncio.Event()
+        self.call_after_refresh(painted.set)
+        await painted.wait()
+
+    def _add_rows(self, table: UsageTable, rows: list) -> int:
+        """Add these (bucket, figures, total) rows; how many."""
+        for bucket, row, total in rows:
+            label = bucket_label(bucket, table.granularity)
+            # A Text, not a str: DataTable parses a str cell as markup each time it
+            # measures or draws it (351 day rows on the custom range).
+            self.add_row(Text(label), *(cell(value) for value in row),
+                         cell(total, bold=True), key=label)
+        return len(rows)
+
+    def _set_columns(self, table: UsageTable) -> None:
         self.clear(columns=True)
         # Every column gets its width up front. Left to measure its cells, DataTable widens
         # columns only on its next idle, and a header line drawn before that (a repaint
@@ -101,18 +158,6 @@ class UsageGrid(DataTable):
             self.add_column(Text(label, justify="right"), key=f"column:{index}",
                             width=widths[index + 1])
         self.add_column(Text("Total", justify="right"), key="total", width=widths[-1])
-        for bucket, row, total in zip(table.buckets, table.rows, table.bucket_totals):
-            label = bucket_label(bucket, table.granularity)
-            # A Text, not a str: DataTable parses a str cell as markup each time it
-            # measures or draws it (351 day rows on the custom range).
-            self.add_row(Text(label), *(cell(value) for value in row),
-                         cell(total, bold=True), key=label)
-        self.add_row(Text("Total", style="bold"),
-                     *(cell(value, bold=True) for value in table.key_totals),
-                     cell(table.total, bold=True), key="total")
-        # The newest bucket is the one people look for first; the total row follows it.
-        self.move_cursor(row=max(0, len(table.buckets) - 1), animate=False)
-        self.scroll_end(animate=False, immediate=True)
 
     def set_figures(self, cells: Mapping[tuple[str, str], str | Text]) -> None:
         """Change these cells, repainting only them: per row, one span from its first
