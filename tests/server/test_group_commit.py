@@ -21,6 +21,7 @@ from creditdesk.server.runner import migrate, sql_app
 from creditdesk.server.service import model_json
 
 from .conftest import OPERATOR
+from .test_debit_on_the_loop import ran_on
 from .test_operator_api import set_up
 
 
@@ -142,13 +143,7 @@ def test_a_group_whose_commit_fails_applies_nothing_and_each_goes_again(books):
     app, store = books
     service = app.state.service
     FailingCommit(store)
-    threads: list[str] = []
-    execute = service.execute
-
-    def recorded(actor, command, kwargs):
-        threads.append(threading.current_thread().name)
-        return execute(actor, command, kwargs)
-    service.execute = recorded
+    threads = ran_on(service)
     answers = asyncio.run(at_once(service, [debit(10, f"k{n}") for n in range(5)]))
     assert [a.credits for a in answers] == [10] * 5, answers
     # Run once together on the loop (not committed), then each alone on the writer's thread.
