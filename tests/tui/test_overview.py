@@ -325,3 +325,34 @@ async def test_forecast_follows_live_activity_and_a_top_up_is_not_negative_burn(
         assert format_credits_dollars(before.total + 50_000) in total
         assert "At the last hour's pace" in period
         assert per_day_shown(period) == live_pace  # the top-up did not slow the pace
+
+
+@pytest.mark.parametrize("role", ["owner", "member"])
+async def test_the_scroll_has_the_keys_once_the_first_figures_show(make_app, role) -> None:
+    # Focused after the first load rather than by Textual's auto focus before it (which
+    # restyled every figure before the first frame): the arrow and page keys scroll.
+    app = make_app(role)
+    async with app.run_test(size=(80, 12)) as pilot:
+        await settle(pilot)
+        scroll = app.screen.query_one("#overview-scroll")
+        assert app.screen.focused is scroll
+        if role == "owner":  # the owner's figures do not fit in 12 lines
+            await pilot.press("pagedown")
+            await settle(pilot)
+            assert scroll.scroll_y > 0
+
+
+async def test_a_failed_first_load_still_gives_the_scroll_the_keys(make_app, demo_world,
+                                                                    monkeypatch) -> None:
+    from creditdesk.backends import MemoryBackend
+    from creditdesk.errors import Unavailable
+
+    async def refused(self, account_id):
+        raise Unavailable("the billing server is unavailable")
+
+    monkeypatch.setattr(MemoryBackend, "balance", refused)
+    app = make_app("owner")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.screen.query_one("#load-error").display
+        assert app.screen.focused is app.screen.query_one("#overview-scroll")

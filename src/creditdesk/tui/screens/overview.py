@@ -109,6 +109,11 @@ class OverviewScreen(BillingScreen):
 
     MODE = "overview"
     CSS_PATH = stylesheet("overview.tcss")
+    # Not Textual's auto focus after compose: focusing the scroll then restyles it and every
+    # figure in it, before the first frame, for a state that looks the same (nothing here
+    # styles :focus). It is focused once the first load is done (`_focus_scroll`), so the
+    # arrow and page keys scroll as before.
+    AUTO_FOCUS = ""
     ROLE_ACTIONS = {"buy_credits": "purchase_credits",
                     "edit_auto_recharge": "manage_auto_recharge"}
     BINDINGS = [
@@ -147,6 +152,19 @@ class OverviewScreen(BillingScreen):
         self.query_one("#welcome").display = False
 
     async def load(self, context: Context) -> None:
+        try:
+            await self._load(context)
+        finally:
+            # After the figures (or the error) are shown; the scroll only needs focus for
+            # the keys, and a person cannot press one before the first frame.
+            if self.focused is None:
+                self.call_after_refresh(self._focus_scroll)
+
+    def _focus_scroll(self) -> None:
+        if self.focused is None:
+            self.query_one("#overview-scroll").focus(scroll_visible=False)
+
+    async def _load(self, context: Context) -> None:
         if not self.allows("view_balance"):
             usage = await self.backend.my_usage(context.account_id)
             self._show_member_view(context, usage)
