@@ -33,9 +33,12 @@ from datetime import UTC, datetime, timedelta
 from creditdesk.engine import BillingEngine, ManualClock
 from creditdesk.errors import BillingError
 from creditdesk.models import Plan
+from creditdesk.store.ledger import from_micros, to_micros
 
 START = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 YEAR = timedelta(days=365)
+START_US = to_micros(START)
+YEAR_US = to_micros(START + YEAR) - START_US
 ORG = "bench-org"
 MEAN_DEBIT = 100  # credits
 CAMPAIGNS = tuple(f"campaign-{n:02d}" for n in range(20))
@@ -56,6 +59,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--instructions", type=int, default=0, metavar="N",
                         help="instead of timing: count the instructions of N debits and of "
                              "N bare steps under valgrind's callgrind (repeatable under load)")
+    parser.add_argument("--datetime-clock", action="store_true",
+                        help="step the ManualClock with datetimes (`set`) rather than micros "
+                             "(`set_micros`), each debit then converting its datetime")
     parser.add_argument("--phase", choices=PHASES, help=argparse.SUPPRESS)  # one counted run
     args = parser.parse_args(argv)
     if args.quick or args.instructions:
@@ -97,9 +103,10 @@ def build_org(members: int, debits: int) -> tuple[BillingEngine, ManualClock, li
 
 
 def plan_debits(rng: random.Random, first: int, count: int, total: int,
-                members: int) -> list[tuple]:
-    """Who spends what, when, under which key: decided before timing, so only the engine
-    (and the bare loop it is compared with) is measured."""
+                members: int, datetimes: bool = False) -> list[tuple]:
+    """Who spends what, when (micros since the epoch, or datetimes with `datetimes`), under
+    which key: decided before timing, so only the engine (and the bare loop it is
+    compared with) is measured."""
     # Some members work far more than others; the campaign mix is skewed too.
     weights = [1.0 / (1 + n % 97) for n in range(members)]
     who = rng.choices(range(members), cum_weights=_cumulative(weights), k=count)
@@ -108,7 +115,8 @@ def plan_debits(rng: random.Random, first: int, count: int, total: int,
     plan = []
     for offset in range(count):
         n = first + offset
-        plan.append((START + YEAR * n / total, who[offset],
+        at = START_US + YEAR_US * n // total
+        plan.append((from_micros(at) if datetimes else at, who[offset],
                      rng.randint(MEAN_DEBIT // 2, MEAN_DEBIT * 3 // 2),
                      campaigns[offset], f"bench-{n}"))
     return plan
@@ -127,9 +135,10 @@ def run_debits(clock: ManualClock, sessions: list,
     """Wall seconds, CPU seconds of this process, and how many debits were refused.
     (CPU time is the steadier figure on a shared machine; the targets use wall time.)"""
     refused = 0
+    step = clock.set if isinstance(plan[0][0], datetime) else clock.set_micros
     began, began_cpu = time.perf_counter(), time.process_time()
     for instant, member, credits, campaign, key in plan:
-        clock.set(instant)
+        step(instant)
         try:
             sessions[member].record_usage(ORG, credits, campaign=campaign,
                                           idempotency_key=key)
@@ -152,9 +161,10 @@ def run_bare_loop(plan: list[tuple]) -> tuple[float, float]:
 def run_clock_steps(plan: list[tuple]) -> float:
     """What stepping the ManualClock alone costs (part of every timed debit)."""
     clock = ManualClock(START)
+    step = clock.set if isinstance(plan[0][0], datetime) else clock.set_micros
     began = time.perf_counter()
     for instant, *_ in plan:
-        clock.set(instant)
+        step(instant)
     return time.perf_counter() - began
 
 
@@ -201,7 +211,8 @@ def fmt_us(seconds: float) -> str:
 def run_phase(args: argparse.Namespace) -> int:
     """One run for `count_instructions`: the set-up and the plan, then the phase alone."""
     _, clock, sessions = build_org(args.members, args.debits)
-    plan = plan_debits(random.Random(args.seed), 0, args.debits, args.debits, args.members)
+    plan = plan_debits(random.Random(args.seed), 0, args.debits, args.debits, args.members,
+                       args.datetime_clock)
     if args.phase == "debits":
         run_debits(clock, sessions, plan)
     elif args.phase == "bare":
@@ -218,7 +229,8 @@ def count_instructions(args: argparse.Namespace) -> int:
             done = subprocess.run(
                 ["valgrind", "--tool=callgrind", f"--callgrind-out-file={folder}/out",
                  sys.executable, __file__, "--phase", phase, "--debits", str(args.debits),
-                 "--members", str(args.members), "--seed", str(args.seed)],
+                 "--members", str(args.members), "--seed", str(args.seed),
+                 *(["--datetime-clock"] if args.datetime_clock else [])],
                 capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"}, check=False)
         found = re.search(r"Collected : (\d+)", done.stderr)
         if done.returncode or not found:
@@ -259,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
           f"ratio (wall, cpu)")
     while done < total:
         count = min(chunk, total - done)
-        plan = plan_debits(rng, done, count, total, args.members)
+        plan = plan_debits(rng, done, count, total, args.members, args.datetime_clock)
         bare_wall, bare_cpu = map(min, zip(*(run_bare_loop(plan) for _ in range(BARE_RUNS))))
         bare = bare_wall / count
         if not walls or done + count >= total:
@@ -302,10 +314,12 @@ def main(argv: list[str] | None = None) -> int:
           f"{rss_before:,.0f} MiB; target <= 500 MiB)")
 
     if args.profile:
-        plan = plan_debits(rng, total, args.profile, total, args.members)
+        plan = plan_debits(rng, total, args.profile, total, args.members, args.datetime_clock)
         # Keep stepping forward from where the year ended, a minute apart.
         last = clock()
-        plan = [(last + timedelta(minutes=n + 1), *rest[1:]) for n, rest in enumerate(plan)]
+        plan = [(last + timedelta(minutes=n + 1) if args.datetime_clock
+                 else to_micros(last) + (n + 1) * 60_000_000, *rest[1:])
+                for n, rest in enumerate(plan)]
         profiler = cProfile.Profile()
         profiler.enable()
         run_debits(clock, sessions, plan)

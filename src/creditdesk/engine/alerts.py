@@ -93,13 +93,13 @@ def _band(thresholds: list[int], balance: int) -> tuple[int, int]:
 
 
 def limit_refused(engine: BillingEngine, account: Account, member: Membership,
-                  now: datetime) -> None:
+                  at_us: int) -> None:
     """A debit refused by the member's limit: told once per member per period."""
     mark = account.alerting.marks.get((member.user_id, LIMIT_MARK))
     if mark != account.period_index:
         state = "paused" if account.paused else "running"
         _debit_alerts(engine, account, member, account.total, member.used,
-                      state == "running", False, True, to_micros(now))
+                      state == "running", False, True, at_us)
 
 
 def _debit_alerts(engine: BillingEngine, account: Account, member: Membership, before: int,

@@ -162,9 +162,10 @@ class BillingSession(SessionSettings):
         member = account.members.get(self.user_id) if account is not None else None
         if member is None or member.role not in _RECORDERS:    # _admit words the refusal
             member = self._admit(account, account_id, "record_usage")
-        now = engine.read_clock()
-        if now >= account.period_end:
-            engine.catch_up(account, now)
+        at_us = engine.read_micros()
+        end_us = engine.period_ends_us.get(account.period_end)
+        if end_us is None or at_us >= end_us:
+            engine.catch_up_micros(account, at_us)
         if type(credits) is not int or not 0 < credits <= MAX_CREDITS:
             rules.check_credits(credits, "credits")
         # Cheap checks first; the validators run only to word the refusal. A campaign a
@@ -189,7 +190,7 @@ class BillingSession(SessionSettings):
                 raise self._conflict(key)
             return self._first_answer(account, key, UsageReceipt) if receipt else None
         answer = spending.debit(engine, account, member, credits, campaign, campaign_code,
-                                key, now, member.role in _BALANCE_VIEWERS, receipt)
+                                key, at_us, member.role in _BALANCE_VIEWERS, receipt)
         if engine.store.keeps_answers and answer is not None:
             account.answers[key] = answer       # in this transaction, with its record
         return answer

@@ -9,7 +9,7 @@ from .. import rules
 from ..errors import InsufficientCredits, MemberLimitReached, PaymentDeclined
 from ..models import UsageReceipt, trusted_builder
 from ..money import credits_to_cents, format_credits
-from ..store.ledger import micros_and_day, to_micros
+from ..store.ledger import from_micros, to_micros
 from ..store.state import Account, Membership
 from . import alerts
 
@@ -26,10 +26,11 @@ ZERO_BALANCE = "The balance reached 0 credits."
 
 
 def debit(engine: BillingEngine, account: Account, member: Membership, credits: int,
-          campaign: str, campaign_code: int | None, key: str, now: datetime,
+          campaign: str, campaign_code: int | None, key: str, at_us: int,
           may_view_balance: bool, receipt: bool) -> UsageReceipt | None:
     """Take `credits` for `member`'s campaign (`campaign_code`: its Names code, when the
-    engine has seen it in a debit before); returns the receipt, or None without `receipt`.
+    engine has seen it in a debit before) at `at_us` (micros since the epoch); returns the
+    receipt, or None without `receipt`.
     A refusal tells the member only what they may see: the balance is named to those who
     may view it.
 
@@ -41,12 +42,16 @@ def debit(engine: BillingEngine, account: Account, member: Membership, credits: 
     limit = member.limit
     used_before = member.used
     if limit is not None and rules.exceeds_limit(used_before, credits, limit):
-        alerts.limit_refused(engine, account, member, now)
+        alerts.limit_refused(engine, account, member, at_us)
         raise MemberLimitReached(
             f"member limit reached: {member.user_id} has used {format_credits(used_before)} "
             f"of a {format_credits(limit)} limit this period; this debit needs "
             f"{format_credits(credits)}")
-    at_us, day_index = micros_and_day(now)
+    # The roll-ups' day: the last one a debit fell in, unless `at_us` left it (dividing a
+    # two-digit integer costs a debit more than these two comparisons).
+    day_first, day_end, day_index = engine.today
+    if not day_first <= at_us < day_end:
+        day_index = engine.enter_day(at_us)
     recharged = 0
     declined = rare = False
     base, rollover, purchased = account.base, account.rollover, account.purchased
@@ -54,7 +59,7 @@ def debit(engine: BillingEngine, account: Account, member: Membership, credits: 
     was_running = not account.paused
     settings = account.recharge
     if settings.enabled and before - credits < settings.threshold:
-        recharged = _recharge(engine, account, member, credits, key, now, at_us)
+        recharged = _recharge(engine, account, member, credits, key, at_us)
         declined = not settings.enabled     # its payment failed: it switched itself off
         purchased = account.purchased       # the only bucket a recharge fills
         rare = True
@@ -111,7 +116,7 @@ def debit(engine: BillingEngine, account: Account, member: Membership, credits: 
 
 
 def _recharge(engine: BillingEngine, account: Account, member: Membership, credits: int,
-              key: str, now: datetime, at_us: int) -> int:
+              key: str, at_us: int) -> int:
     """One purchase (one invoice) of as many recharge amounts as the debit needs, within the
     monthly cap. Returns the credits bought (0 if none could be or the card declined)."""
     settings = account.recharge
@@ -122,6 +127,7 @@ def _recharge(engine: BillingEngine, account: Account, member: Membership, credi
         return 0
     bought = packs * settings.amount
     cents = credits_to_cents(bought)
+    now = from_micros(at_us)
     invoice = engine.charge(account, now, "recharge", bought, cents,
                             f"Auto-recharge: {format_credits(bought)}",
                             f"{account.id}/recharge/{key}/{len(account.invoices)}")

@@ -59,6 +59,12 @@ class DayUsage:
         self.by_campaign: dict[int, int] = {}
 
 
+# A subclass's `self[key]` goes through its type's generic subscript slot (the dict's
+# `__getitem__` is a method, not a slot wrapper): calling the dict's own method is a
+# quarter of that, and still ends in `__missing__` for a new day.
+_day = dict.__getitem__
+
+
 class DayRollups(dict):
     """Day index (days since the epoch) -> DayUsage: the memory store's usage roll-ups."""
 
@@ -73,7 +79,7 @@ class DayRollups(dict):
     def add(self, day_index: int, from_base: int, from_rollover: int, from_purchased: int,
             member: int, campaign: int, credits: int) -> None:
         """Count one debit (member and campaign are Names codes)."""
-        day = self[day_index]
+        day = _day(self, day_index)
         # Most debits take from one bucket: the others' sums are left as they are.
         if from_base:
             day.base += from_base
