@@ -491,3 +491,65 @@ async def test_start_up_parses_each_stylesheet_once(make_app, monkeypatch) -> No
         app_tcss = [where for where in parsed if where[0].endswith("app.tcss")]
         assert len(app_tcss) == 1, parsed
         assert "credits" in app.screen.query_one("#total").plain
+
+
+def _looks(app) -> list:
+    screen = app.screen
+    widgets = [screen, screen.query_one(ContextHeader), screen.query_one("#past-due"),
+               screen.query_one("#balance-bar"), screen.query_one("Footer")]
+    return [(w.styles.background, w.styles.color) for w in widgets]
+
+
+async def test_a_saved_theme_is_in_place_before_the_first_frame(make_app, monkeypatch) -> None:
+    # Applied when the app is made, before the stylesheet's first parse: the screen looks as
+    # after choosing the theme by hand, without the full re-parse and restyle it costs.
+    from textual.css import stylesheet
+
+    parsed: list = []
+    original = stylesheet.parse
+
+    def counting(scope, css, read_from, *args, **kwargs):
+        parsed.append(read_from)
+        return original(scope, css, read_from, *args, **kwargs)
+
+    monkeypatch.setattr(stylesheet, "parse", counting)
+    saved = make_app("owner", theme="nord")
+    async with saved.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert saved.theme == "nord" and "-theme-nord" in saved.classes
+        assert len([where for where in parsed if where[0].endswith("app.tcss")]) == 1
+        looks = _looks(saved)
+    chosen = make_app("owner")
+    async with chosen.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert _looks(chosen) != looks
+        chosen.theme = "nord"
+        await settle(pilot)
+        assert _looks(chosen) == looks
+
+
+async def test_figures_drawn_before_the_app_mounts_take_the_apps_colours(demo_world,
+                                                                          monkeypatch) -> None:
+    # With the identity given, the overview's first load can finish while Textual is still
+    # composing the App, before it styles the App itself: figures drawn then must still see
+    # the App's colours (an unstyled App drew them in the background's colour in a real
+    # terminal; see test_real_terminal.py).
+    from creditdesk.tui.widgets.figure_rows import FigureRows
+
+    seen = []
+    draw = FigureRows._draw
+
+    def recording(self) -> None:
+        if self._rows:
+            seen.append((self.app.styles.background.a, self.visual_style.foreground))
+        draw(self)
+
+    monkeypatch.setattr(FigureRows, "_draw", recording)
+    identity = demo_world.engine.session(demo_world.owner).whoami()
+    app = CreditDeskApp(MemoryBackend(demo_world.engine, demo_world.owner),
+                        clock=demo_world.clock, cursor_blink=False, identity=identity)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+    assert seen
+    assert all(alpha > 0 and foreground is not None and foreground.a > 0
+               for alpha, foreground in seen), seen

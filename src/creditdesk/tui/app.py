@@ -160,7 +160,13 @@ class CreditDeskApp(App[None]):
         # NO_COLOR: Textual's ANSI mode strips every colour; otherwise it only turns the
         # theme grey, still in 256-colour codes.
         super().__init__(ansi_color=True if "NO_COLOR" in os.environ else None)
-        # What Textual made the stylesheet with, and whether on_mount ran (see refresh_css).
+        if theme and theme != self.theme and theme in self.available_themes:
+            # The saved theme, before the stylesheet is first parsed: set on mount it made
+            # Textual re-parse every rule and restyle every widget before the first frame
+            # (an eighth more start-up). An unknown name is said on mount (on_mount).
+            self.theme = theme
+            self.stylesheet.set_variables(self.get_css_variables())
+        # What the stylesheet is made with, and whether on_mount ran (see refresh_css).
         self._initial_css_variables = self.get_css_variables()
         self._mounted = False
         self.initial_keymap = dict(keymap or {})
@@ -235,8 +241,13 @@ class CreditDeskApp(App[None]):
             # mounted or drawn: the stylesheet was parsed a moment ago (to register that
             # screen) with these very variables, so re-parsing it is the same work again,
             # and setting the variables drops the parse cache, which made every source be
-            # parsed a third time when the widgets' own CSS arrived. The App is styled
-            # after its compose in any case. (The gate has noted this state.)
+            # parsed a third time when the widgets' own CSS arrived. (The gate has noted
+            # this state.) The App itself is styled here all the same, as Textual's refresh
+            # did: Textual styles it again only after its compose, and the first screen's
+            # load can finish before that (the demo's engine answers at once); figures drawn
+            # meanwhile took their colours from an unstyled App, invisible in a real
+            # terminal (tests/tui/test_real_terminal.py).
+            self.stylesheet.update(self, animate=False)
             return
         if needed:
             super().refresh_css(animate)
