@@ -140,7 +140,9 @@ class StepTrace:
         return spent
 
     def begin(self, label: str) -> None:
-        self.recording = label == self.label
+        self.recording = label in self.label.split(",")
+        if self.recording:
+            self.rows.append((self.turn, 0.0, f"--- step {label!r}"))
 
     def end(self) -> None:
         self.recording = False
@@ -265,7 +267,7 @@ def main() -> int:
     parser.add_argument("--months", type=int, default=12)
     parser.add_argument("--live-seconds", type=float, default=3.0)
     parser.add_argument("--trace", metavar="STEP",
-                        help="list the callbacks of this step (e.g. 'usage') by turn")
+                        help="list the callbacks of these steps (e.g. 'usage,help') by turn")
     parser.add_argument("--profile", action="store_true",
                         help="with --trace: cProfile that step's heaviest callbacks")
     parser.add_argument("--until", metavar="STEP", help="end the tour after this step")
