@@ -7,6 +7,11 @@ Run by hand (it prints figures, it is not a test):
     .venv/bin/python bench/engine_scale.py --profile 50000    # then cProfile 50k more debits
     .venv/bin/python bench/engine_scale.py --quick            # 50,000 debits, 1,000 members
     .venv/bin/python bench/engine_scale.py --instructions 20000   # callgrind counts instead
+    .venv/bin/python bench/engine_scale.py --quick --datetime-clock   # the clock set by datetimes
+
+The ManualClock is stepped in micros (`set_micros`), as the real clock gives them
+(`time.time_ns`): the debit then makes and converts no datetime. `--datetime-clock` steps it
+with datetimes (`set`), as runs before 3 Dec 2026 did, each debit converting one.
 
 Targets (from the issues): reads cost the same after 1M debits as after 100k (<= 1.2x); a
 debit costs at most 25x a bare Python loop step (a dict update and a list append), aiming
@@ -256,7 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     rss_before = max_rss_mib()
     began = time.perf_counter()
     _, clock, sessions = build_org(args.members, total)
-    print(f"set-up: {args.members:,} members in {time.perf_counter() - began:.2f} s")
+    print(f"set-up: {args.members:,} members in {time.perf_counter() - began:.2f} s; the "
+          f"clock stepped in {'datetimes' if args.datetime_clock else 'micros'}")
 
     walls: list[float] = []     # per debit, each tenth
     cpus: list[float] = []

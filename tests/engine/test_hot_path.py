@@ -1,6 +1,6 @@
 """The debit's shortcuts (bench/engine_scale.py) answer exactly what the slow ways do:
-the key test against `check_key`, the micros and day from one subtraction, the memory
-store's C look-ups and id counter, the clock the debit reads, the day roll-ups' index."""
+the key test against `check_key`, the memory store's C look-ups and id counter, the clock
+the debit reads, the day roll-ups' index (the micros clock: test_micros_clock.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from creditdesk import rules
 from creditdesk.engine import BillingEngine, ManualClock
 from creditdesk.errors import InvalidRequest
 from creditdesk.store import MemoryStore
-from creditdesk.store.ledger import DAY_US, micros_and_day, to_micros
+from creditdesk.store.ledger import to_micros
 from creditdesk.store.state import DayRollups
 
 KEYS = st.one_of(
@@ -41,13 +41,6 @@ def test_the_fast_key_test_accepts_exactly_what_check_key_accepts(key):
 @pytest.mark.parametrize("value", [None, 7, b"key", ["key"]])
 def test_the_fast_key_test_refuses_what_is_no_text(value):
     assert rules.key_is_valid(value) is False
-
-
-@given(st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1),
-                    timezones=st.just(UTC)))
-def test_micros_and_day_are_to_micros_and_its_day(at):
-    micros = to_micros(at)
-    assert micros_and_day(at) == (micros, micros // DAY_US)
 
 
 def test_the_memory_store_counts_entry_ids_and_names_the_next():

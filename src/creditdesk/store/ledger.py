@@ -39,15 +39,6 @@ def to_micros(at: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-def micros_and_day(at: datetime) -> tuple[int, int]:
-    """`to_micros(at)` and the UTC day it falls in (days since the epoch, what the roll-ups
-    are keyed by), from one subtraction: the delta's days are that day, with no division
-    of a two-digit integer (a debit needs both)."""
-    delta = at - EPOCH
-    days = delta.days
-    return (days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds, days
-
-
 def from_micros(micros: int) -> datetime:
     return EPOCH + timedelta(microseconds=micros)
 
