@@ -33,11 +33,15 @@ from ..widgets.export_form import (
     write_failure,
 )
 from ..widgets.form_input import FormInput
+from ..widgets.row_feeder import RowFeeder
 from .base import BillingScreen
 
 PAGE = 100
 EXPORT_PAGE = 1000  # the backend's largest page: an export asks for as few as it can
 NEAR_END = 10       # rows from the last loaded one at which the next page is fetched
+# Rows added to the table per step of the loop (a 160x50 screenful); the rest of a page
+# follows a chunk per paint (RowFeeder).
+CHUNK_ROWS = 40
 KIND_WORDS = {"grant": "Grant", "rollover": "Rollover", "forfeit": "Forfeit",
               "purchase": "Purchase", "recharge": "Recharge", "usage": "Usage"}
 KIND_OPTIONS = (("All kinds", ""), *((word, kind) for kind, word in KIND_WORDS.items()))
@@ -188,6 +192,14 @@ class ActivityScreen(BillingScreen):
         self._shown_filter: LedgerFilter | None = None  # what the rows on screen match
         self._who_width = 0
         self._names: dict[str, dict[str, str]] = {}  # account id -> user id -> name
+        self._feeder: RowFeeder | None = None
+
+    @property
+    def feeder(self) -> RowFeeder:
+        """What adds rows to the table (made on first use: any handler may be first)."""
+        if self._feeder is None:
+            self._feeder = RowFeeder(self.query_one("#table", DataTable), CHUNK_ROWS)
+        return self._feeder
 
     @property
     def names(self) -> dict[str, str]:
@@ -245,7 +257,7 @@ class ActivityScreen(BillingScreen):
             self.query_one("#kind", Select).value = ""
             self.query_one("#member", Input).value = ""
             self.query_one("#campaign", Input).value = ""
-        self.query_one("#table", DataTable).clear()
+        self.feeder.replace(())
 
     # --- loading ----------------------------------------------------------------------------
     async def load(self, context: Context) -> None:
@@ -265,15 +277,14 @@ class ActivityScreen(BillingScreen):
         self._fill(keep if same_view else None)
 
     def _fill(self, keep_id: int | None) -> None:
-        grid = self.query_one("#table", DataTable)
-        grid.clear()
         names = self.names
-        grid.add_rows(entry_row(entry, names) for entry in self.entries)
-        if keep_id is not None:
-            for row, entry in enumerate(self.entries):
-                if entry.id == keep_id:
-                    grid.move_cursor(row=row, animate=False)
-                    break
+        kept = next((row for row, entry in enumerate(self.entries) if entry.id == keep_id),
+                    None)
+        # The kept row and a chunk past it at once, so the cursor lands with rows around it.
+        self.feeder.replace((entry_row(entry, names) for entry in self.entries),
+                            at_once=0 if kept is None else kept + CHUNK_ROWS)
+        if kept is not None:
+            self.query_one("#table", DataTable).move_cursor(row=kept, animate=False)
         self._show_caption()
 
     def _show_caption(self) -> None:
@@ -320,7 +331,7 @@ class ActivityScreen(BillingScreen):
         self.entries.extend(page)
         self.exhausted = len(page) < PAGE
         names = self.names
-        self.query_one("#table", DataTable).add_rows(entry_row(e, names) for e in page)
+        self.feeder.extend(entry_row(e, names) for e in page)
         self._show_caption()
 
     # --- filters ----------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from functools import partial
 
 from rich.cells import cell_len
 from rich.text import Text
@@ -110,8 +111,10 @@ class UsageGrid(DataTable):
             if done == len(rows):
                 self._finish(table)
                 return
-        # A newer table replaces a build still under way (exclusive).
-        self.run_worker(self._fill(table, rows, done), group="usage-grid", exclusive=True)
+        # A newer table replaces a build still under way (exclusive); given as a callable,
+        # so one replaced before it started leaves no coroutine never awaited.
+        self.run_worker(partial(self._fill, table, rows, done), group="usage-grid",
+                        exclusive=True)
 
     async def _fill(self, table: UsageTable, rows: list, done: int) -> None:
         """The rest of the rows, a chunk per paint (the first waits for the screen's

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from rich.text import Text
@@ -137,7 +138,8 @@ class UsagePlot(PlotextPlot):
         if not width or not height:
             return  # not laid out yet: the owner shows it again once it is
         key = (self.size, self.visual_style)
-        self.run_worker(self._build(calls, width, height, self.plotext_theme, key),
+        # A callable, not a coroutine: one replaced before it started is never awaited.
+        self.run_worker(partial(self._build, calls, width, height, self.plotext_theme, key),
                         group="plot-build", exclusive=True)
 
     async def _build(self, calls: tuple[Call, ...], width: int, height: int, theme: str,
