@@ -218,3 +218,71 @@ def test_a_group_that_breaks_tells_every_caller():
             *(groups.run("ann", print, {}) for _ in range(3)), return_exceptions=True), 5)
     outcomes = asyncio.run(go())
     assert [type(o) for o in outcomes] == [RuntimeError] * 3
+
+
+def books_after(tmp_path, name: str, together: bool) -> dict:
+    """The books after one busy org's mixed debits, run in one group or one at a time:
+    ann and bob (admin, a limit of 900) debit acme, whose auto-recharge buys 1,000 credits
+    below 300 (capped at three recharges), with refusals, conflicts and replays between."""
+    from datetime import UTC, datetime
+
+    from creditdesk.engine import BillingSession as S
+    folder = tmp_path / name
+    folder.mkdir()
+    start = datetime(2026, 12, 3, 12, tzinfo=UTC)
+    database = sqlite_database(folder / "books.sqlite3")
+    migrate(database, start, lambda line: None)
+    app, store = sql_app(database, OPERATOR, start, {"rate": None})
+    try:
+        async def prepare() -> None:
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                         base_url="http://api") as client:
+                await set_up(client)
+        asyncio.run(prepare())
+        service = app.state.service
+        service.run_sync("ann", S.configure_auto_recharge, account_id="acme", enabled=True,
+                         threshold=300, amount=1000, monthly_cap_cents=1500)
+        service.run_sync("ann", S.set_member_limit, account_id="acme", user_id="bob",
+                         limit=900)
+        calls = []
+        for n in range(40):
+            who = "bob" if n % 3 == 0 else "ann"
+            credits = (97 * n) % 260 + 1
+            key = f"k{n // 2}" if n % 7 == 6 else f"k{n}"   # a replay or a conflict now and then
+            calls.append((who, S.record_usage, {"account_id": "acme", "credits": credits,
+                                                "campaign": f"c{n % 4}",
+                                                "idempotency_key": key}))
+        if together:
+            outcomes = service.run_together(calls)
+        else:
+            outcomes = []
+            for actor, command, kwargs in calls:
+                try:
+                    outcomes.append((True, service.execute(actor, command, kwargs)))
+                except Exception as error:  # noqa: BLE001 - compared below
+                    outcomes.append((False, error))
+        read = service.run_sync
+        return {
+            "answers": [model_json(value) if done else (type(value).__name__, str(value))
+                        for done, value in outcomes],
+            "balance": model_json(read("ann", S.balance, account_id="acme")),
+            "ledger": model_json(read("ann", S.ledger, account_id="acme", limit=1000)),
+            "members": model_json(read("ann", S.members, account_id="acme")),
+            "invoices": model_json(read("ann", S.invoices, account_id="acme")),
+            "history": model_json(read("ann", S.usage_history, account_id="acme",
+                                       start=start, end=datetime(2026, 12, 4, tzinfo=UTC),
+                                       granularity="day", group_by="member", top=None)),
+        }
+    finally:
+        store.close()
+
+
+def test_a_group_leaves_the_books_exactly_as_one_debit_at_a_time_would(tmp_path):
+    together = books_after(tmp_path, "together", together=True)
+    alone = books_after(tmp_path, "alone", together=False)
+    kinds = {answer[0] for answer in together["answers"] if isinstance(answer, tuple)}
+    # The mix did meet the cases it is for: refusals and recharges within one group.
+    assert kinds == {"MemberLimitReached", "IdempotencyConflict", "InsufficientCredits"}
+    assert together["ledger"].count(b'"kind":"recharge"') == 3     # the cap's three
+    for part in together:
+        assert together[part] == alone[part], part

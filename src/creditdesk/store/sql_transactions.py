@@ -165,9 +165,13 @@ class Savepoint:
     """`with store.savepoint():` one write inside `store.grouped()`, as if in a transaction
     of its own: on a normal end or a BillingError what it changed is written and kept
     (released into the group's transaction, which commits them all at once), on any other
-    exception it is undone (rolled back to the savepoint). Either way the accounts it
-    loaded are dropped, so the next write reads them afresh from the database, exactly as
-    its own transaction would have."""
+    exception it is undone (rolled back to the savepoint).
+
+    A kept write leaves its accounts loaded, now equal to their rows (each collection
+    empties what it wrote; the row's values are noted again), so the next write on the
+    same account (every debit of a busy org) does not read it again: nobody else can write
+    while the group holds SQLite's write lock. An undone one drops every account the group
+    had loaded, and the next write reads them afresh from the rolled-back database."""
 
     __slots__ = ("store", "tx")
 
@@ -185,20 +189,28 @@ class Savepoint:
     def __exit__(self, kind, error, traceback) -> None:
         store, tx = self.store, self.tx
         driver, conn = store.driver, tx.conn
-        try:
-            if kind is None or issubclass(kind, BillingError):
+        if kind is None or issubclass(kind, BillingError):
+            try:
                 for account in tx.accounts.values():
                     save_account(store, conn, account, tx.loaded.get(account.id))
+                    tx.loaded[account.id] = account_values(account)
                 driver.execute(conn, driver.compiled(_RELEASE), {})
-                return
-            # The error is what to tell; a connection that cannot even roll back fails
-            # the whole group, which is then rolled back with it.
-            with contextlib.suppress(DBAPIError):
-                driver.execute(conn, driver.compiled(_ROLLBACK_TO), {})
-                driver.execute(conn, driver.compiled(_RELEASE), {})
-        finally:
-            tx.accounts.clear()
-            tx.loaded.clear()
+            except BaseException:
+                forget_accounts(tx)     # the group fails with it (its caller's rule)
+                raise
+            return
+        forget_accounts(tx)
+        # The error is what to tell; a connection that cannot even roll back fails
+        # the whole group, which is then rolled back with it.
+        with contextlib.suppress(DBAPIError):
+            driver.execute(conn, driver.compiled(_ROLLBACK_TO), {})
+            driver.execute(conn, driver.compiled(_RELEASE), {})
+
+
+def forget_accounts(tx: Transaction) -> None:
+    """Drop what `tx` has loaded: the next scope reads each account from the database."""
+    tx.accounts.clear()
+    tx.loaded.clear()
 
 
 def sqlite_connect(dbapi_connection, _record) -> None:
