@@ -6,7 +6,8 @@ DIR is the `src` folder of another copy of the code (e.g. HEAD:
 `git archive HEAD | tar -x -C /tmp/head`, then `--baseline-src /tmp/head/src`), measured in
 the same run, alternated with the others. Both copies run as
 `python -c "…main()" demo` with PYTHONPATH on their `src`, so they start alike. Needs tmux
-(`apt-get install -y tmux`). Prints the median wall time of each, from launching the
+(`apt-get install -y tmux`); it runs a tmux server of its own, so runs by several people at
+once do not disturb each other's panes. Prints the median wall time of each, from launching the
 process to its screen showing the awaited text, and their ratio (target: at most 1.1x),
 and beside it the CPU time the process had used by then (from /proc, read when the text
 shows): on a loaded machine the wall time mostly measures waiting for a core.
@@ -51,6 +52,10 @@ REPO = Path(__file__).resolve().parent.parent
 MAIN = "import sys; from creditdesk.cli import main; sys.exit(main())"
 POLL_SECONDS = 0.01
 TIMEOUT_SECONDS = 60.0
+# A tmux server of this run's own (its own socket): two runs at once (several people share
+# the machine) used the same server and session names and killed each other's panes. A
+# session that only waits keeps it running, so no run pays for starting the server.
+TMUX = ("tmux", "-L", f"creditdesk-bench-{os.getpid()}")
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -62,23 +67,23 @@ def process_cpu_seconds(pid: int) -> float:
 def time_until_shown(command: str, marker: str, session: str) -> tuple[float, float]:
     """(wall seconds, CPU seconds of the pane's process) from starting `command` in a fresh
     80x24 tmux pane until `marker` shows."""
-    subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+    subprocess.run([*TMUX, "kill-session", "-t", session], capture_output=True)
     started = time.perf_counter()
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "80", "-y", "24",
+    subprocess.run([*TMUX, "new-session", "-d", "-s", session, "-x", "80", "-y", "24",
                     command], check=True)
-    pid = int(subprocess.run(["tmux", "display-message", "-p", "-t", session,
+    pid = int(subprocess.run([*TMUX, "display-message", "-p", "-t", session,
                               "#{pane_pid}"], capture_output=True, text=True,
                              check=True).stdout)
     try:
         while time.perf_counter() - started < TIMEOUT_SECONDS:
-            pane = subprocess.run(["tmux", "capture-pane", "-t", session, "-p"],
+            pane = subprocess.run([*TMUX, "capture-pane", "-t", session, "-p"],
                                   capture_output=True, text=True).stdout
             if marker in pane:
                 return time.perf_counter() - started, process_cpu_seconds(pid)
             time.sleep(POLL_SECONDS)
         raise TimeoutError(f"{marker!r} never appeared for: {command}")
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        subprocess.run([*TMUX, "kill-session", "-t", session], capture_output=True)
 
 
 def demo_command(cache: str, python: str, src: Path) -> tuple[str, str]:
@@ -99,6 +104,18 @@ def main() -> int:
         return 2
     python = sys.executable
     print(f"load average before: {Path('/proc/loadavg').read_text().strip()}")
+    subprocess.run([*TMUX, "new-session", "-d", "-s", "keep-server", "sleep 3600"],
+                   check=True)
+    try:
+        times = run_all(args, python)
+    finally:
+        subprocess.run([*TMUX, "kill-server"], capture_output=True, check=False)
+    report(times)
+    return 0
+
+
+def run_all(args, python: str) -> dict[str, list[tuple[float, float]]]:
+    """(wall, CPU) of every run of each command, alternated."""
     with tempfile.TemporaryDirectory() as folder:
         minimal = Path(folder) / "minimal_app.py"
         minimal.write_text(MINIMAL_APP)
@@ -117,6 +134,10 @@ def main() -> int:
             # Alternate, so both see the same machine load.
             for name, (command, marker) in commands.items():
                 times[name].append(time_until_shown(command, marker, "cd-bench"))
+    return times
+
+
+def report(times: dict[str, list[tuple[float, float]]]) -> None:
     medians = {}
     for name, values in times.items():
         walls, cpus = [wall for wall, _ in values], [cpu for _, cpu in values]
@@ -131,7 +152,6 @@ def main() -> int:
             print(f"{name + ' ratio':22} {demo[0] / minimal_app[0]:.2f}x wall, "
                   f"{demo[1] / minimal_app[1]:.2f}x CPU   (target <= 1.10x, at most 1.30x)")
     print(f"load average after: {Path('/proc/loadavg').read_text().strip()}")
-    return 0
 
 
 if __name__ == "__main__":
