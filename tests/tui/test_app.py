@@ -553,3 +553,21 @@ async def test_figures_drawn_before_the_app_mounts_take_the_apps_colours(demo_wo
     assert seen
     assert all(alpha > 0 and foreground is not None and foreground.a > 0
                for alpha, foreground in seen), seen
+
+
+async def test_a_collector_left_off_for_start_up_is_turned_on_after_the_first_frame(
+        make_app) -> None:
+    # `creditdesk demo` keeps the cycle collector off until Textual has drawn the first
+    # frame; the app turns it back on then.
+    import gc
+
+    app = make_app("owner")
+    app.collector_off_until_first_frame = True
+    gc.disable()
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            assert gc.isenabled()
+            assert "credits" in app.screen.query_one("#total").plain
+    finally:
+        gc.enable()

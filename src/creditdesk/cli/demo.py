@@ -146,6 +146,7 @@ def run_demo(args) -> int:
     # app, and the collector walked them over a hundred times before the first frame (a
     # seventh of start-up's CPU). They are frozen once built (see _build_app).
     gc.disable()
+    app = None
     try:
         app = _build_app(args)
     finally:
@@ -153,9 +154,14 @@ def run_demo(args) -> int:
         # objects (a big world is millions) in full collections that would stall the
         # screen. What start-up left as cyclic garbage stays too: a few imports' worth.
         gc.freeze()
-        gc.enable()
+        if app is None:
+            gc.enable()
     if app is None:
         return 2
+    # Still off while Textual builds the first frame (its young passes over the widgets
+    # and styles being made were ~40 collections before the figures showed): the app turns
+    # the collector on once that frame is drawn.
+    app.collector_off_until_first_frame = True
     app.run()
     return 0
 

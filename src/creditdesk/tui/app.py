@@ -41,6 +41,7 @@ Interface (for screens and tests):
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -187,6 +188,9 @@ class CreditDeskApp(App[None]):
         self._identity_ready = asyncio.Event()
         self._live_timer = None
         self.collector = QuietCollector()
+        # Set by a caller that left the cycle collector off for start-up (the demo): it is
+        # turned on after the first frame (on_ready).
+        self.collector_off_until_first_frame = False
         self.alert_watch = AlertWatch(self, self._set_alert_badge)
         if identity is not None:
             # Known before the first frame: the screens mount on the context (no loading
@@ -222,6 +226,13 @@ class CreditDeskApp(App[None]):
                             f"does not exist; using {self.theme}.", severity="warning")
         # Watched only after the saved one is applied: only a person's choice is written.
         self.watch(self, "theme", self._theme_chosen, init=False)
+
+    def on_ready(self) -> None:
+        # Textual's Ready comes with the first layout; the frame is drawn on the refresh
+        # after it.
+        if self.collector_off_until_first_frame:
+            self.collector_off_until_first_frame = False
+            self.call_after_refresh(gc.enable)
 
     def _theme_chosen(self, theme: str) -> None:
         if self.remember_theme is not None:
