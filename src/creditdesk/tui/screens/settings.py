@@ -10,6 +10,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Select, Static
 
 from ...errors import BillingError
@@ -80,9 +81,11 @@ class SettingsScreen(ChangesPlan, BuysCredits, BillingScreen):
         # lists change (RechargeForm.fill does the same for the form's fields).
         self._plan_options: list[tuple[str, str]] | None = None
         self._pack_options: list[tuple[str, str]] | None = None
+        self._lower_mounted = asyncio.Event()  # see _mount_lower_section
 
     def on_mount(self) -> None:
         self.call_after_refresh(self._focus_scroll)
+        self.call_after_refresh(self._mount_lower_section)
 
     def _focus_scroll(self) -> None:
         if self.focused is None:  # unless a shortcut chose a field first (overview's b)
@@ -116,30 +119,61 @@ class SettingsScreen(ChangesPlan, BuysCredits, BillingScreen):
                 yield ErrorNote(id="custom-error")
                 yield ErrorNote(id="purchase-error")
                 yield Static("", id="price")
-            with Vertical(id="recharge-section", classes="section"):
-                yield Label("Auto-recharge", classes="section-title")
-                yield Static("", id="recharge-state")
-                yield RoleGate("manage_auto_recharge",
-                               RechargeForm(blink=self.app.cursor_blink, id="recharge-form"),
-                               vertical=True, id="recharge-gate")
-                yield ErrorNote(id="recharge-error")
-            with Vertical(id="alerts-section", classes="section"):
-                yield Label("Alerts", classes="section-title")
-                yield RoleGate("set_alerts", AlertForm(blink=self.app.cursor_blink,
-                                                       id="alert-form"),
-                               vertical=True, id="alerts-gate")
-                yield ErrorNote(id="alerts-error")
-            with Vertical(id="portal-section", classes="section"):
-                yield Label("Payment method", classes="section-title")
-                yield RoleGate("open_portal",
-                               Button("Show payment portal link (p)", id="portal",
-                                      compact=True), id="portal-gate")
-                yield Static("", id="portal-url")
-                yield ErrorNote(id="portal-error")
 
-    def action_focus_section(self, name: str) -> None:
+    # Below the fold at 80x24: mounted after the first frame, one section per refresh, so
+    # that no single callback lays out and paints all ~146 widgets (the first visit's
+    # worst stall). Each section is built in its own method, in order of appearance.
+    def _recharge_section(self) -> Widget:
+        return Vertical(
+            Label("Auto-recharge", classes="section-title"),
+            Static("", id="recharge-state"),
+            RoleGate("manage_auto_recharge",
+                     RechargeForm(blink=self.app.cursor_blink, id="recharge-form"),
+                     vertical=True, id="recharge-gate"),
+            ErrorNote(id="recharge-error"), id="recharge-section", classes="section")
+
+    def _alerts_section(self) -> Widget:
+        return Vertical(
+            Label("Alerts", classes="section-title"),
+            RoleGate("set_alerts", AlertForm(blink=self.app.cursor_blink, id="alert-form"),
+                     vertical=True, id="alerts-gate"),
+            ErrorNote(id="alerts-error"), id="alerts-section", classes="section")
+
+    def _portal_section(self) -> Widget:
+        return Vertical(
+            Label("Payment method", classes="section-title"),
+            RoleGate("open_portal", Button("Show payment portal link (p)", id="portal",
+                                           compact=True), id="portal-gate"),
+            Static("", id="portal-url"),
+            ErrorNote(id="portal-error"), id="portal-section", classes="section")
+
+    async def _mount_lower_section(self, index: int = 0) -> None:
+        builders = (self._recharge_section, self._alerts_section, self._portal_section)
+        section = builders[index]()
+        await self.query_one("#settings-scroll").mount(section)
+        if self.context is not None:  # gates mounted after the context was applied
+            for gate in section.query(RoleGate):
+                gate.apply(self.context.role)
+        if index + 1 < len(builders):
+            self.call_after_refresh(self._mount_lower_section, index + 1)
+            return
+        if self.context is not None:
+            self._reset_lower_forms(self.context)
+        self._lower_mounted.set()
+
+    async def lower_sections_mounted(self) -> None:
+        """Wait until every section is mounted (at once after the first few frames)."""
+        await self._lower_mounted.wait()
+
+    async def action_focus_section(self, name: str) -> None:
         """Scroll to a section and focus its first usable control (overview's b / a run
-        this as `screen.focus_section(...)` once Settings is shown)."""
+        this as `screen.focus_section(...)` once Settings is shown): right after opening,
+        the lower sections may not be mounted yet."""
+        await self.lower_sections_mounted()
+        self.show_section(name)
+
+    def show_section(self, name: str) -> None:
+        """`focus_section` for a section known to be mounted (the top ones always are)."""
         section = self.query_one(SECTIONS[name])
         section.scroll_visible(animate=False)
         first = {"purchase": "#pack", "auto-recharge": "#recharge-enabled",
@@ -152,13 +186,8 @@ class SettingsScreen(ChangesPlan, BuysCredits, BillingScreen):
     def on_context_changed(self, context: Context) -> None:
         # Every form starts afresh: a plan or a pack chosen for one account must never be
         # offered (or bought) for the next.
-        form = self.query_one(RechargeForm)
-        form.reset()
-        form.editable = self.allows("manage_auto_recharge")
-        alerts = self.query_one(AlertForm)
-        alerts.reset()
-        alerts.editable = self.allows("set_alerts")
-        alerts.personal = context.kind == "personal"  # no member alerts on yourself alone
+        if self._lower_mounted.is_set():  # else done once they are
+            self._reset_lower_forms(context)
         self._plan_options = self._pack_options = None
         self._last_attempt = self._failed_attempt = None
         self.query_one("#plan-choice", Select).clear()
@@ -166,6 +195,15 @@ class SettingsScreen(ChangesPlan, BuysCredits, BillingScreen):
         self.query_one("#custom", Input).value = ""
         for note in self.query(ErrorNote):
             note.clear()
+
+    def _reset_lower_forms(self, context: Context) -> None:
+        form = self.query_one(RechargeForm)
+        form.reset()
+        form.editable = self.allows("manage_auto_recharge")
+        alerts = self.query_one(AlertForm)
+        alerts.reset()
+        alerts.editable = self.allows("set_alerts")
+        alerts.personal = context.kind == "personal"  # no member alerts on yourself alone
         self.query_one("#portal-url", Static).update("")
 
     def action_leave_field(self) -> None:
@@ -183,6 +221,7 @@ class SettingsScreen(ChangesPlan, BuysCredits, BillingScreen):
             self.backend.alert_settings(account))
         self._show_plan()
         self._show_packs()
+        await self.lower_sections_mounted()
         self._show_recharge()
         self.query_one(AlertForm).fill(self.alert_settings)
 
@@ -237,6 +276,7 @@ class SettingsScreen(ChangesPlan, BuysCredits, BillingScreen):
     async def action_save_recharge(self) -> None:
         if not self.refuse_unless("manage_auto_recharge"):
             return
+        await self.lower_sections_mounted()  # ctrl+s pressed right after opening
         values = self.query_one(RechargeForm).check(show_all=True)
         note = self.query_one("#recharge-error", ErrorNote)
         if values is None:
@@ -269,6 +309,7 @@ class SettingsScreen(ChangesPlan, BuysCredits, BillingScreen):
                         name="save alerts", exit_on_error=False)
 
     async def action_save_alerts(self) -> None:
+        await self.lower_sections_mounted()  # from the palette right after opening
         values = self.query_one(AlertForm).check()
         if values is None:
             self.query_one("#alerts-error", ErrorNote).show_error(
@@ -302,6 +343,7 @@ class SettingsScreen(ChangesPlan, BuysCredits, BillingScreen):
     async def action_portal(self) -> None:
         if not self.refuse_unless("open_portal"):
             return
+        await self.lower_sections_mounted()  # p pressed right after opening
         note = self.query_one("#portal-error", ErrorNote)
         try:
             with busy(self.query_one("#portal")):

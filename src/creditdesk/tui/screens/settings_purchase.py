@@ -80,7 +80,7 @@ class BuysCredits:
             return
         credits = self._chosen_credits()
         if credits is None:
-            self.action_focus_section("purchase")
+            self.show_section("purchase")
             self.query_one("#custom-error", ErrorNote).show_error(
                 "Choose a pack, or another amount in credits (a multiple of 200).")
             return
