@@ -132,7 +132,10 @@ class UsageGrid(DataTable):
         self.loading = False
         # The newest bucket is the one people look for first; the total row follows it.
         self.move_cursor(row=max(0, len(table.buckets) - 1), animate=False)
-        self.scroll_end(animate=False, immediate=True)
+        # Scrolled to the end once the table has measured the rows just added: at once,
+        # the end was sometimes the one before the last chunk and the total row (one row
+        # short, as the run happened to go: the screenshots changed run to run).
+        self.call_after_refresh(self.scroll_end, animate=False, immediate=True)
 
     async def _next_refresh(self) -> None:
         painted = asyncio.Event()
