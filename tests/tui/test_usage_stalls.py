@@ -191,3 +191,18 @@ async def test_a_first_visit_builds_the_footer_once(make_app, monkeypatch) -> No
         assert rebuilt == [app.screen]  # Textual's Footer: four to six times
         keys = {key.key for key in app.screen.query("FooterKey")}
         assert {"d", "g", "b", "e"} <= keys
+
+
+async def test_the_usage_table_ends_on_its_newest_bucket_with_the_total_row_in_view(
+        make_app) -> None:
+    """Fed in chunks, the table scrolled to its end before measuring the last chunk, so
+    it stopped one row short (the total row hidden) on some runs and not others."""
+    for size in ((80, 24), (160, 50)):
+        app = make_app("owner")
+        async with app.run_test(size=size) as pilot:
+            await pilot.press("u")
+            await settle(pilot)
+            grid = app.screen.query_one(usage_grid.UsageGrid)
+            assert grid.complete
+            assert grid.scroll_y == grid.max_scroll_y
+            assert grid.cursor_row == grid.row_count - 2       # the newest bucket
