@@ -65,14 +65,13 @@ class DebitGroups:
             # Not a refusal (those are outcomes): a bug, or the process is stopping. Every
             # caller hears it; none is left waiting for an answer that will not come.
             for _, future in group:
-                if not future.done():
-                    future.set_exception(error)
+                future.set_exception(error)
             if not isinstance(error, Exception):
                 raise
             return
+        # run_together ran here, without awaiting: no caller could go meanwhile.
         for n, (_, future) in enumerate(group):
-            if not future.done():
-                future.set_result(None if outcomes is None else outcomes[n])
+            future.set_result(None if outcomes is None else outcomes[n])
 
 
 __all__ = ["GROUP_MOST", "DebitGroups"]

@@ -11,8 +11,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
+from textual.widget import Widget
 from textual.widgets import DataTable
 from textual.worker import Worker
+
+
+async def next_refresh(widget: Widget) -> None:
+    """Wait until `widget` has been refreshed (what was added before is measured and drawn)."""
+    painted = asyncio.Event()
+    widget.call_after_refresh(painted.set)
+    await painted.wait()
 
 
 class RowFeeder:
@@ -55,8 +63,6 @@ class RowFeeder:
 
     async def _feed(self) -> None:
         while self._pending:
-            painted = asyncio.Event()
-            self.table.call_after_refresh(painted.set)
-            await painted.wait()  # the last chunk measured and drawn first
+            await next_refresh(self.table)  # the last chunk measured and drawn first
             chunk, self._pending = self._pending[:self.chunk], self._pending[self.chunk:]
             self.table.add_rows(chunk)

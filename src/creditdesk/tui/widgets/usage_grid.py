@@ -13,7 +13,6 @@ wait for the screen's first paint, which then does not draw them too.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from functools import partial
 
@@ -23,6 +22,7 @@ from textual.geometry import Region
 from textual.widgets import DataTable
 
 from ...money import format_credits
+from .row_feeder import next_refresh
 from .usage_chart import UsageTable, bucket_label
 
 PERIOD_TITLES = {"day": "Day", "week": "Week of", "month": "Month"}
@@ -120,7 +120,7 @@ class UsageGrid(DataTable):
         """The rest of the rows, a chunk per paint (the first waits for the screen's
         first paint, or the last chunk's measuring and paint), then the total row."""
         for start in range(done, len(rows), CHUNK_ROWS):
-            await self._next_refresh()
+            await next_refresh(self)
             self._add_rows(table, rows[start:start + CHUNK_ROWS])
         self._finish(table)
 
@@ -136,11 +136,6 @@ class UsageGrid(DataTable):
         # the end was sometimes the one before the last chunk and the total row (one row
         # short, as the run happened to go: the screenshots changed run to run).
         self.call_after_refresh(self.scroll_end, animate=False, immediate=True)
-
-    async def _next_refresh(self) -> None:
-        painted = asyncio.Event()
-        self.call_after_refresh(painted.set)
-        await painted.wait()
 
     def _add_rows(self, table: UsageTable, rows: list) -> int:
         """Add these (bucket, figures, total) rows; how many."""
