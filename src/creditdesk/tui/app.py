@@ -201,6 +201,16 @@ class CreditDeskApp(App[None]):
     def now(self) -> datetime:
         return self.clock()
 
+    def get_driver_class(self):
+        # In a terminal (not headless, not a browser), send only the cells that changed.
+        driver = super().get_driver_class()
+        if (driver.__module__, driver.__name__) == ("textual.drivers.linux_driver",
+                                                    "LinuxDriver"):
+            from .terminal_driver import CellDiffDriver
+
+            return CellDiffDriver
+        return driver
+
     # --- start-up -----------------------------------------------------------------------
     def on_mount(self) -> None:
         self._mounted = True

@@ -1,0 +1,191 @@
+"""Send the terminal only the cells that changed (over SSH every byte counts).
+
+Textual repaints a region by writing whole segments of text: when a toast goes away it
+writes again every line that was under it, from where the text there starts, and a live
+tick writes a whole figure when its last digits moved. `SentCells` remembers what the
+terminal shows (a character and its SGR attributes per cell), reads each frame Textual
+writes (cursor moves, SGR, text) and passes on only the runs of cells that differ.
+
+Whatever it does not model (erasing, scrolling, the alternate screen, wide characters
+half overwritten, a terminal that changed size) makes it forget what it knew, so the
+cells concerned go out again: it can send more than needed, never less.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from rich.cells import cell_len
+
+# CSI (with its parameters and final byte), OSC and other string sequences, two-byte
+# escapes, single control characters, and runs of printable text.
+TOKEN = re.compile(
+    r"\x1b\[(?P<params>[0-?]*)(?P<inter>[ -/]*)(?P<final>[@-~])"
+    r"|\x1b[\]P^_X].*?(?:\x07|\x1b\\)"
+    r"|\x1b[\s\S]?"
+    r"|(?P<control>[\x00-\x1f\x7f])"
+    r"|(?P<text>[^\x00-\x1f\x7f\x1b]+)",
+    re.DOTALL,
+)
+POSITION = re.compile(r"\d*(?:;\d*)?")  # CUP's "row;column", either left out for 1
+# Private modes that change nothing on the screen (cursor, mouse, paste, focus, sync...);
+# the alternate screen (47, 1047, 1049) swaps every cell, so it is not among them.
+SCREEN_MODES = {"47", "1047", "1049"}
+
+Cell = tuple[str, str]  # (character, SGR parameters in effect)
+
+
+def move_to(x: int, y: int) -> str:
+    return f"\x1b[{y + 1};{x + 1}H"
+
+
+def sgr_after(current: str, params: str) -> str:
+    """The SGR parameters in effect after `ESC [ params m` (Rich resets with `0` or none)."""
+    parts = params.split(";") if params else ["0"]
+    if parts[0] in ("0", ""):
+        current, parts = "", parts[1:]
+    extra = ";".join(parts)
+    if not extra:
+        return current
+    return f"{current};{extra}" if current else extra
+
+
+class SentCells:
+    """What the terminal shows, as far as this knows; `frame(text)` returns what to send."""
+
+    def __init__(self) -> None:
+        self.cells: dict[tuple[int, int], Cell] = {}
+        # Where the incoming stream's cursor is and its SGR, as Textual means them.
+        self.x = self.y = 0
+        self.sgr = ""
+        # The terminal's own cursor and SGR after what was sent (None: not known).
+        self.sent_at: tuple[int, int] | None = None
+        self.sent_sgr: str | None = None
+
+    def forget(self) -> None:
+        """Nothing known of the screen: the next cells written all go out."""
+        self.cells.clear()
+        self.sent_at = None
+        self.sent_sgr = None
+
+    def frame(self, data: str) -> str:
+        out: list[str] = []
+        placed = False  # the stream put its cursor somewhere (a frame always does)
+        for match in TOKEN.finditer(data):
+            text = match.group("text")
+            if text is not None:
+                self._text(text, out)
+                placed = True
+            elif match.group("final") is not None:
+                placed = self._csi(match, out) or placed
+            elif match.group("control") is not None:
+                self._control(match.group(), out)
+            else:
+                self._unknown(match.group(), out)  # OSC, two-byte escapes: not modelled
+        if self.sent_sgr:
+            out.append("\x1b[0m")  # as Textual leaves it: nothing sent after carries it
+            self.sent_sgr = ""
+        if placed and self.sent_at != (self.x, self.y):
+            # Textual ends a frame by placing the cursor (for IMEs and the like); a write of
+            # modes alone (leaving the alternate screen at exit) must not move it.
+            out.append(move_to(self.x, self.y))
+            self.sent_at = (self.x, self.y)
+        return "".join(out)
+
+    # --- what the stream does ---------------------------------------------------------------
+    def _csi(self, match: re.Match[str], out: list[str]) -> bool:
+        """Apply one control sequence; True if it placed the cursor."""
+        params, final = match.group("params"), match.group("final")
+        if final == "m" and not match.group("inter"):
+            self.sgr = sgr_after(self.sgr, params)
+        elif final in "Hf" and not match.group("inter") and POSITION.fullmatch(params):
+            row, _, column = params.partition(";")
+            self.y = int(row or 1) - 1
+            self.x = int(column or 1) - 1
+            return True
+        elif final in "hl" and params.startswith("?") and not (
+                set(params[1:].split(";")) & SCREEN_MODES):
+            out.append(match.group())
+        else:
+            self._unknown(match.group(), out)  # erase, scroll, insert...: the screen changes
+        return False
+
+    def _control(self, char: str, out: list[str]) -> None:
+        if char == "\r":
+            self.x = 0
+        elif char == "\n":
+            self.y += 1
+        else:
+            self._unknown(char, out)
+
+    def _unknown(self, sequence: str, out: list[str]) -> None:
+        """Pass on what is not modelled, with the cursor and SGR the stream had there (an
+        erase fills with the current background, from the cursor), then forget."""
+        self._place(self.x, self.y, out)
+        out.append(sequence)
+        self.forget()
+
+    def _text(self, text: str, out: list[str]) -> None:
+        y, sgr = self.y, self.sgr
+        if any(cell_len(char) != 1 for char in text):
+            self._odd_text(text, out)
+            return
+        cells = self.cells
+        x0 = self.x
+        changed = [index for index, char in enumerate(text)
+                   if cells.get((x0 + index, y)) != (char, sgr)]
+        self.x = x0 + len(text)
+        for start, end in spans(changed, len(move_to(x0, y))):
+            self._send(x0 + start, y, text[start:end], out)
+
+    def _odd_text(self, text: str, out: list[str]) -> None:
+        """Text with wide or zero-width characters: sent as it is, its cells not kept."""
+        x, y = self.x, self.y
+        width = cell_len(text)
+        self._send(x, y, text, out, keep=False)
+        for column in range(x - 1, x + width + 1):
+            self.cells.pop((column, y), None)
+        self.x = x + width
+        self.sent_at = (self.x, y)
+
+    # --- what is sent --------------------------------------------------------------------------
+    def _send(self, x: int, y: int, text: str, out: list[str], *, keep: bool = True) -> None:
+        self._place(x, y, out)
+        out.append(text)
+        self.sent_at = (x + len(text), y)
+        if keep:
+            # (A wide character's cells are never kept, so overwriting half of one, which
+            # blanks its other half, leaves nothing wrong here.)
+            cells = self.cells
+            for index, char in enumerate(text):
+                cells[(x + index, y)] = (char, self.sgr)
+
+    def _place(self, x: int, y: int, out: list[str]) -> None:
+        """Bring the terminal's cursor to (x, y) and its SGR to the stream's."""
+        if self.sent_at != (x, y):
+            if self.sent_at is not None and x == 0 and y == self.sent_at[1] + 1:
+                out.append("\r\n")  # the next line's start: shorter than a move
+            else:
+                out.append(move_to(x, y))
+        if self.sent_sgr != self.sgr:
+            if self.sent_sgr != "":
+                out.append("\x1b[0m")
+            if self.sgr:
+                out.append(f"\x1b[{self.sgr}m")
+            self.sent_sgr = self.sgr
+        self.sent_at = (x, y)
+
+
+def spans(changed: list[int], bridge: int) -> Iterator[tuple[int, int]]:
+    """[start, end) runs covering the changed indexes; a gap shorter than `bridge` (what
+    a cursor move costs) is sent rather than jumped."""
+    if not changed:
+        return
+    start = previous = changed[0]
+    for index in changed[1:]:
+        if index - previous - 1 >= bridge:
+            yield start, previous + 1
+            start = index
+        previous = index
+    yield start, previous + 1
