@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from rich.cells import cell_len
+from rich.cells import cell_len, get_character_cell_size
 
 # CSI (with its parameters and final byte), OSC and other string sequences, two-byte
 # escapes, single control characters, and runs of printable text.
@@ -33,7 +33,6 @@ POSITION = re.compile(r"\d*(?:;\d*)?")  # CUP's "row;column", either left out fo
 # the alternate screen (47, 1047, 1049) swaps every cell, so it is not among them.
 SCREEN_MODES = {"47", "1047", "1049"}
 
-Cell = tuple[str, str]  # (character, SGR parameters in effect)
 
 
 def move_to(x: int, y: int) -> str:
@@ -42,6 +41,10 @@ def move_to(x: int, y: int) -> str:
 
 def sgr_after(current: str, params: str) -> str:
     """The SGR parameters in effect after `ESC [ params m` (Rich resets with `0` or none)."""
+    if params in ("", "0"):
+        return ""
+    if not current and not params.startswith(("0;", ";")):
+        return params  # Rich's way: a reset, then one sequence with the whole style
     parts = params.split(";") if params else ["0"]
     if parts[0] in ("0", ""):
         current, parts = "", parts[1:]
@@ -55,7 +58,10 @@ class SentCells:
     """What the terminal shows, as far as this knows; `frame(text)` returns what to send."""
 
     def __init__(self) -> None:
-        self.cells: dict[tuple[int, int], Cell] = {}
+        # Per line, the character and the SGR parameters of each cell (None: not known);
+        # lists, so a run of unchanged cells is found equal by slices, not cell by cell.
+        self.chars: dict[int, list[str | None]] = {}
+        self.sgrs: dict[int, list[str | None]] = {}
         # Where the incoming stream's cursor is and its SGR, as Textual means them.
         self.x = self.y = 0
         self.sgr = ""
@@ -65,7 +71,8 @@ class SentCells:
 
     def forget(self) -> None:
         """Nothing known of the screen: the next cells written all go out."""
-        self.cells.clear()
+        self.chars.clear()
+        self.sgrs.clear()
         self.sent_at = None
         self.sent_sgr = None
 
@@ -73,13 +80,16 @@ class SentCells:
         out: list[str] = []
         placed = False  # the stream put its cursor somewhere (a frame always does)
         for match in TOKEN.finditer(data):
-            text = match.group("text")
-            if text is not None:
-                self._text(text, out)
+            kind = match.lastgroup
+            if kind == "text":
+                self._text(match.group(), out)
                 placed = True
-            elif match.group("final") is not None:
-                placed = self._csi(match, out) or placed
-            elif match.group("control") is not None:
+            elif kind == "final":
+                if match.group("final") == "m" and not match.group("inter"):
+                    self.sgr = sgr_after(self.sgr, match.group("params"))  # the most common
+                else:
+                    placed = self._csi(match, out) or placed
+            elif kind == "control":
                 self._control(match.group(), out)
             else:
                 self._unknown(match.group(), out)  # OSC, two-byte escapes: not modelled
@@ -97,9 +107,7 @@ class SentCells:
     def _csi(self, match: re.Match[str], out: list[str]) -> bool:
         """Apply one control sequence; True if it placed the cursor."""
         params, final = match.group("params"), match.group("final")
-        if final == "m" and not match.group("inter"):
-            self.sgr = sgr_after(self.sgr, params)
-        elif final in "Hf" and not match.group("inter") and POSITION.fullmatch(params):
+        if final in "Hf" and not match.group("inter") and POSITION.fullmatch(params):
             row, _, column = params.partition(";")
             self.y = int(row or 1) - 1
             self.x = int(column or 1) - 1
@@ -127,25 +135,36 @@ class SentCells:
         self.forget()
 
     def _text(self, text: str, out: list[str]) -> None:
-        y, sgr = self.y, self.sgr
-        if any(cell_len(char) != 1 for char in text):
+        if not text.isascii() and any(get_character_cell_size(char) != 1 for char in text):
             self._odd_text(text, out)
             return
-        cells = self.cells
-        x0 = self.x
+        x0, y, sgr, width = self.x, self.y, self.sgr, len(text)
+        self.x = x0 + width
+        chars, sgrs = self._line(y, x0 + width)
+        was_chars, was_sgrs = chars[x0:x0 + width], sgrs[x0:x0 + width]
+        if was_chars == list(text) and was_sgrs == [sgr] * width:
+            return  # the usual case: all there already
         changed = [index for index, char in enumerate(text)
-                   if cells.get((x0 + index, y)) != (char, sgr)]
-        self.x = x0 + len(text)
+                   if was_chars[index] != char or was_sgrs[index] != sgr]
         for start, end in spans(changed, len(move_to(x0, y))):
             self._send(x0 + start, y, text[start:end], out)
+
+    def _line(self, y: int, width: int) -> tuple[list[str | None], list[str | None]]:
+        chars = self.chars.setdefault(y, [])
+        sgrs = self.sgrs.setdefault(y, [])
+        if len(chars) < width:
+            chars.extend([None] * (width - len(chars)))
+            sgrs.extend([None] * (width - len(sgrs)))
+        return chars, sgrs
 
     def _odd_text(self, text: str, out: list[str]) -> None:
         """Text with wide or zero-width characters: sent as it is, its cells not kept."""
         x, y = self.x, self.y
         width = cell_len(text)
         self._send(x, y, text, out, keep=False)
-        for column in range(x - 1, x + width + 1):
-            self.cells.pop((column, y), None)
+        chars, sgrs = self._line(y, x + width + 1)
+        start = max(0, x - 1)
+        chars[start:x + width + 1] = sgrs[start:x + width + 1] = [None] * (x + width + 1 - start)
         self.x = x + width
         self.sent_at = (self.x, y)
 
@@ -157,9 +176,9 @@ class SentCells:
         if keep:
             # (A wide character's cells are never kept, so overwriting half of one, which
             # blanks its other half, leaves nothing wrong here.)
-            cells = self.cells
-            for index, char in enumerate(text):
-                cells[(x + index, y)] = (char, self.sgr)
+            chars, sgrs = self._line(y, x + len(text))
+            chars[x:x + len(text)] = text
+            sgrs[x:x + len(text)] = [self.sgr] * len(text)
 
     def _place(self, x: int, y: int, out: list[str]) -> None:
         """Bring the terminal's cursor to (x, y) and its SGR to the stream's."""
