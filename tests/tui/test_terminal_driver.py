@@ -113,3 +113,49 @@ def test_live_activity_looks_the_same_for_fewer_bytes(tmp_path):
     assert any("credits" in "".join(cell[0] for cell in row) for row in shown)
     # Most of what Textual writes on a live tick is cells that were already there.
     assert len(sent.encode()) < 0.8 * len(textual_wrote.encode())
+
+
+@pytest.fixture
+async def driver(monkeypatch):
+    """A CellDiffDriver that is not started; what it hands on to Textual's is collected."""
+    import signal
+
+    from textual import events
+    from textual.drivers.linux_driver import LinuxDriver
+    from textual.geometry import Size
+
+    from creditdesk.tui.terminal_driver import CellDiffDriver
+
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTSTP, signal.SIGCONT)}
+    sent: list[str] = []
+    monkeypatch.setattr(LinuxDriver, "write", lambda self, data: sent.append(data))
+    # (Textual's would post the event to the app; the resize is what is tested here.)
+    monkeypatch.setattr(LinuxDriver, "process_message", lambda self, message: None)
+    made = CellDiffDriver(object())
+    for sig, handler in handlers.items():
+        signal.signal(sig, handler)
+    made.sent = sent
+    made.resize = lambda: made.process_message(events.Resize(Size(80, 24), Size(80, 24)))
+    return made
+
+
+FRAME = "\x1b[3;5H\x1b[1mBalance\x1b[0m\x1b[1;1H"
+AS_SENT = "\x1b[3;5H\x1b[0m\x1b[1mBalance\x1b[0m\x1b[1;1H"
+
+
+async def test_a_frame_with_nothing_new_is_not_sent_at_all(driver):
+    for _ in range(2):
+        driver.write("\x1b[?2026h")
+        driver.write(FRAME)
+        driver.write("\x1b[?2026l")
+    # (With the terminal's SGR not known yet, a reset goes first.)
+    assert driver.sent == ["\x1b[?2026h" + AS_SENT, "\x1b[?2026l"]
+
+
+async def test_after_a_resize_the_whole_frame_goes_out_again(driver):
+    driver.write(FRAME)
+    driver.write(FRAME)
+    assert len(driver.sent) == 1
+    driver.resize()
+    driver.write(FRAME)
+    assert driver.sent[-1] == AS_SENT
