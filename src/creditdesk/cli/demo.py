@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import random
 import sys
 import time
@@ -141,6 +142,13 @@ class BuildProgress:
 
 def run_demo(args) -> int:
     """Build the demo world at the real current time and open the dashboard on it."""
+    # pydantic looks for plugins (`pydantic` entry points) the first time a model is built,
+    # by scanning every installed distribution's metadata: ~7-13 ms of start-up CPU, before
+    # the first frame, for plugins that would only observe the demo's own in-memory models.
+    # PYDANTIC_DISABLE_PLUGINS is pydantic's documented switch; setdefault, so anyone who
+    # sets it (even to "", which turns plugins back on) keeps their choice. Here, not in
+    # main(): other commands (the server) may well want their plugins.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     # No cycle collection while starting: importing Textual, pydantic and the engine and
     # building the world make hundreds of thousands of objects that live as long as the
     # app, and the collector walked them over a hundred times before the first frame (a
