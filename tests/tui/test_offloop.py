@@ -73,7 +73,7 @@ async def test_live_activity_says_out_of_credits_once(demo_world) -> None:
     drain(demo_world)
     live = LiveDemo(demo_world, seed=3)
     told = [await live.simulate_activity() for _ in range(4)]
-    out = [news for news in told if news and "ran out of credits" in news]
+    out = [news for news in told if news and "ran out of credits" in " ".join(news.said)]
     assert len(out) == 1, told
 
 
@@ -298,3 +298,76 @@ async def test_a_refresh_with_the_same_figures_repaints_nothing(make_app, demo_w
             if painted:
                 break
         assert painted
+
+
+@pytest.mark.parametrize("role, where, told", [
+    ("owner", "org", False),        # the alert's own toast says it
+    ("admin", "org", False),
+    ("member", "org", True),        # members see no alerts: the live line says it
+    ("owner", "personal", True),    # watching another account: no alert toast comes
+])
+async def test_a_member_stopped_is_said_once(make_app, demo_world, role, where, told) -> None:
+    from creditdesk.tui import LiveNews
+
+    async def simulate():
+        return LiveNews(demo_world.org_id, said=("Auto-recharge bought 2,000 credits.",),
+                        alerted=("Dana Reyes was stopped at their credit limit.",))
+
+    async def advance():
+        return "closed"
+
+    app = make_app(role, demo=DemoControls(simulate_activity=simulate,
+                                           advance_to_period_close=advance))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        if where == "personal":
+            personal = next(c for c in app.identity.contexts if c.kind == "personal")
+            await app.action_switch_context(personal.account_id)
+            await settle(pilot)
+        app.run_worker(app._simulate, exclusive=True, group="demo-live")
+        await settle(pilot)
+        live = [t for t in toasts(app) if "Auto-recharge bought" in t]
+        assert len(live) == 1
+        assert ("stopped at their credit limit" in live[0]) is told
+
+
+async def test_a_stop_the_live_demo_tells_of_is_an_alert_too(demo_world) -> None:
+    # What LiveNews.alerted holds must come with an alert, or dropping it for those who
+    # see alerts would leave them told nothing.
+    from creditdesk.cli.demo import LiveDemo
+
+    owner = demo_world.engine.session(demo_world.owner)
+    live = LiveDemo(demo_world, seed=7)
+    for _ in range(400):
+        before = {alert.id for alert in owner.alerts(demo_world.org_id, limit=1000)}
+        news = await live.simulate_activity()
+        if news is not None and news.alerted:
+            break
+    else:
+        pytest.fail("no member reached their limit in 400 ticks")
+    raised = [alert for alert in owner.alerts(demo_world.org_id, limit=1000)
+              if alert.id not in before and alert.kind == "member_limit_reached"]
+    names = {person.user_id: person.name for person in demo_world.people}
+    assert sorted(f"{names[alert.user_id]} was stopped at their credit limit."
+                  for alert in raised) == sorted(news.alerted)
+
+
+async def test_a_stop_with_no_alert_of_its_own_is_said_by_the_live_line(demo_world) -> None:
+    # A member refused earlier this period (in the built history) raises no alert when
+    # stopped again: for them the live line is the only notice, whoever watches.
+    from creditdesk.cli.demo import LiveDemo
+
+    owner = demo_world.engine.session(demo_world.owner)
+    live = LiveDemo(demo_world, seed=7)
+    for _ in range(400):
+        before = {alert.id for alert in owner.alerts(demo_world.org_id, limit=1000)}
+        news = await live.simulate_activity()
+        if news is not None and any("stopped" in line for line in news.said):
+            break
+    else:
+        pytest.fail("every member stopped in 400 ticks raised an alert")
+    raised = {alert.user_id for alert in owner.alerts(demo_world.org_id, limit=1000)
+              if alert.id not in before and alert.kind == "member_limit_reached"}
+    names = {person.user_id: person.name for person in demo_world.people}
+    assert not any(f"{names[user_id]} was stopped" in line
+                   for user_id in raised for line in news.said)

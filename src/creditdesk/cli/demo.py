@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ..demo import DemoWorld
-    from ..tui import DemoControls
+    from ..tui import DemoControls, LiveNews
 
 # Debits per one-second tick of live activity: enough to watch figures move.
 DEBITS_PER_TICK = 3
@@ -50,15 +50,16 @@ class LiveDemo:
             self.world.clock.advance(timedelta(seconds=now - self._last_tick))
         self._last_tick = now
 
-    async def simulate_activity(self) -> str | None:
+    async def simulate_activity(self) -> LiveNews | None:
         from ..errors import InsufficientCredits, MemberLimitReached
         from ..money import format_credits
+        from ..tui import LiveNews
 
         self._follow_real_time()
-        news = []
+        tick_began = self.world.clock()
+        news, stops = [], []
         for _ in range(DEBITS_PER_TICK):
             user_id, credits, campaign = self.world.next_activity(self.rng)
-            name = self._names.get(user_id, user_id)
             try:
                 receipt = await self._backend(user_id).record_usage(
                     self.world.org_id, credits, campaign=campaign,
@@ -66,7 +67,7 @@ class LiveDemo:
             except MemberLimitReached:
                 if user_id not in self._stopped:
                     self._stopped.add(user_id)
-                    news.append(f"{name} was stopped at their credit limit.")
+                    stops.append(user_id)
             except InsufficientCredits:
                 # Said once until credits come back; the overview's banner carries the state.
                 if not self._out_of_credits:
@@ -76,7 +77,23 @@ class LiveDemo:
                 self._out_of_credits = False
                 if receipt.recharged:
                     news.append(f"Auto-recharge bought {format_credits(receipt.recharged)}.")
-        return " ".join(dict.fromkeys(news)) or None
+        alerted = []
+        if stops:
+            # A member's first refusal in a period raises member_limit_reached; one refused
+            # before this demo began (in the built history) raises nothing now, and only the
+            # live line tells of it.
+            raised = {alert.user_id for alert in await self._backend(self.world.owner).alerts(
+                self.world.org_id, limit=4 * DEBITS_PER_TICK)
+                if alert.kind == "member_limit_reached" and alert.at >= tick_began}
+            told = []
+            for user_id in stops:
+                line = f"{self._names.get(user_id, user_id)} was stopped at their credit limit."
+                (alerted if user_id in raised else told).append(line)
+            news = told + news
+        if not news and not alerted:
+            return None
+        return LiveNews(self.world.org_id, said=tuple(dict.fromkeys(news)),
+                        alerted=tuple(dict.fromkeys(alerted)))
 
     async def advance_to_period_close(self) -> str:
         from ..backends.memory import off_loop

@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .app import CreditDeskApp
-    from .demo_controls import DemoControls
+    from .demo_controls import DemoControls, LiveNews
 
-__all__ = ["CreditDeskApp", "DemoControls"]
+__all__ = ["CreditDeskApp", "DemoControls", "LiveNews"]
 
 
 def __getattr__(name: str) -> Any:
@@ -16,7 +16,7 @@ def __getattr__(name: str) -> Any:
     if name == "CreditDeskApp":
         from .app import CreditDeskApp
         return CreditDeskApp
-    if name == "DemoControls":
-        from .demo_controls import DemoControls
-        return DemoControls
+    if name in ("DemoControls", "LiveNews"):
+        from . import demo_controls
+        return getattr(demo_controls, name)
     raise AttributeError(name)

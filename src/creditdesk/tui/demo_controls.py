@@ -14,13 +14,27 @@ DEFAULT_WELCOME = ("Welcome to the CreditDesk demo: press l for live activity, "
 
 
 @dataclass(frozen=True)
+class LiveNews:
+    """What one second of live activity in `account_id` did that is worth saying.
+
+    `alerted` is what an alert raised by the same debits says as well (a member stopped at
+    their limit raises `member_limit_reached`): a viewer who sees that account's alerts gets
+    the alert's toast, so the app says these only to others; said twice, it was two toasts
+    for one event."""
+
+    account_id: str
+    said: tuple[str, ...] = ()
+    alerted: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class DemoControls:
     """`simulate_activity()` does one second of simulated agents' work through the backend
-    and returns a short line on anything notable (a member stopped at their limit, an
-    auto-recharge), or None. `advance_to_period_close()` moves the demo clock to the next
+    and returns what is notable (a member stopped at their limit, an auto-recharge) as
+    LiveNews, or None. `advance_to_period_close()` moves the demo clock to the next
     period close and returns what happened, in words."""
 
-    simulate_activity: Callable[[], Awaitable[str | None]]
+    simulate_activity: Callable[[], Awaitable[LiveNews | None]]
     advance_to_period_close: Callable[[], Awaitable[str]]
     welcome: str = DEFAULT_WELCOME
     tick_seconds: float = 1.0
