@@ -125,8 +125,10 @@ class AlertForm(Vertical):
         for ids, values in ((THRESHOLD_IDS, [f"{x:,}" for x in settings.balance_below]),
                             (SHARE_IDS, [str(p) for p in settings.member_usage_percent])):
             for index, name in enumerate(ids):
-                self.query_one(f"#{name}", Input).value = values[index] if index < len(
-                    values) else ""
+                # No Changed from the fill: the one check below sees every field.
+                control = self.query_one(f"#{name}", Input)
+                with control.prevent(Input.Changed):
+                    control.value = values[index] if index < len(values) else ""
         self.check()
 
     def reset(self) -> None:

@@ -39,6 +39,10 @@ class ErrorNote(Static):
         self.add_class("-shown")
 
     def clear(self) -> None:
+        # The forms clear every note on each check (several a fill): an update, even to
+        # the same empty text, asks Textual for a layout of the whole screen.
+        if not self.is_shown and not str(self.content):
+            return
         self.update("")
         self.remove_class("-shown")
 

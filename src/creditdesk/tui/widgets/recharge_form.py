@@ -101,9 +101,15 @@ class RechargeForm(Vertical):
         self.filled = {"threshold": f"{recharge.threshold:,}", "amount": f"{recharge.amount:,}",
                        "cap": "" if cap is None else f"{cap // 100:,}.{cap % 100:02d}"}
         self.touched.clear()
-        self.query_one("#recharge-enabled", Switch).value = recharge.enabled
+        # Each control told not to post its Changed: the one check below sees them all,
+        # where each message would run another check (one layout pass of the screen each).
+        switch = self.query_one("#recharge-enabled", Switch)
+        with switch.prevent(Switch.Changed):
+            switch.value = recharge.enabled
         for name, text in self.filled.items():
-            self.query_one(f"#{name}", Input).value = text
+            control = self.query_one(f"#{name}", Input)
+            with control.prevent(Input.Changed):
+                control.value = text
         self.check()
 
     def reset(self) -> None:
