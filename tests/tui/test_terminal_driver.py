@@ -104,6 +104,9 @@ def test_live_activity_looks_the_same_for_fewer_bytes(tmp_path):
         terminal.read_until(None, quiet=3.0, seconds=3.0)
         terminal.press("l")          # live off: the screen comes to rest
         terminal.read_until(None, quiet=1.5)
+        at_rest = len(terminal.sent)
+        terminal.press("\x0c")       # ctrl+l: everything again
+        terminal.read_until(None, quiet=1.5)
     finally:
         terminal.close()
     textual_wrote = terminal.recording.read_text(encoding="utf-8")
@@ -113,6 +116,8 @@ def test_live_activity_looks_the_same_for_fewer_bytes(tmp_path):
     assert any("credits" in "".join(cell[0] for cell in row) for row in shown)
     # Most of what Textual writes on a live tick is cells that were already there.
     assert len(sent.encode()) < 0.8 * len(textual_wrote.encode())
+    redrawn = terminal.sent[at_rest:].decode("utf-8")
+    assert "CreditDesk" in redrawn and "Balance" in redrawn
 
 
 @pytest.fixture

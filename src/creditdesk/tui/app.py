@@ -66,6 +66,7 @@ from .permissions import as_role, role_allows, role_reason
 from .quiet_collector import QuietCollector
 from .screens.base import DataChanged, FiguresShown
 from .styles import RestyleGate, first_stylesheets, later_stylesheets
+from .terminal_cells import SentCells
 from .widgets.context_header import SCREEN_KEYS
 from .widgets.error_note import describe_error
 
@@ -138,6 +139,10 @@ class CreditDeskApp(App[None]):
         Binding("t", "time_travel", "Next close", id="app.demo.time_travel", show=False,
                 tooltip="Demo: jump to the next period close"),
         Binding("q", "quit", "Quit", id="app.quit", tooltip="Leave CreditDesk"),
+        # Only what changed is sent to the terminal (terminal_cells): after something else
+        # wrote over the screen, this sends it all again.
+        Binding("ctrl+l", "redraw", "Redraw", id="app.redraw", show=False,
+                tooltip="Draw the whole screen again"),
     ]
 
     # `var`, not `reactive`: watchers still run, but the App does not repaint the whole
@@ -158,6 +163,8 @@ class CreditDeskApp(App[None]):
                  remember_theme: Callable[[str], None] | None = None,
                  identity: Identity | None = None) -> None:
         self.restyle_gate = RestyleGate()  # before Textual may call refresh_css
+        # What the terminal shows, kept by the terminal driver (CellDiffDriver).
+        self.sent_cells = SentCells()
         # NO_COLOR: Textual's ANSI mode strips every colour; otherwise it only turns the
         # theme grey, still in 256-colour codes.
         super().__init__(ansi_color=True if "NO_COLOR" in os.environ else None)
@@ -200,6 +207,10 @@ class CreditDeskApp(App[None]):
 
     def now(self) -> datetime:
         return self.clock()
+
+    def action_redraw(self) -> None:
+        self.sent_cells.forget()
+        self.refresh(repaint=True)
 
     def get_driver_class(self):
         # In a terminal (not headless, not a browser), send only the cells that changed.
@@ -464,6 +475,8 @@ class CreditDeskApp(App[None]):
                        f"({kind}, you are {as_role(context.role)})",
                        f"switch_context({context.account_id!r})", self, None)
         yield "Help: keys", "Every key on this screen, in words", "help", self, None
+        yield "Redraw the screen", "Draw the whole screen again (ctrl+l), after something " \
+            "else wrote over it", "redraw", self, None
         if self.demo is not None:
             yield "Demo: live activity on/off", "Simulated agents spend credits every " \
                 "second", "toggle_live", self, None

@@ -22,7 +22,9 @@ FRAME_END = "\x1b[?2026l"
 class CellDiffDriver(LinuxDriver):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.sent_cells = SentCells()
+        # The app's own, when it keeps one (CreditDeskApp forgets it on ctrl+l).
+        app = args[0] if args else kwargs["app"]
+        self.sent_cells = getattr(app, "sent_cells", None) or SentCells()
         self._resized = False
         self._frame_open = False   # FRAME_START seen, not sent yet
         self._frame_sent = False   # FRAME_START sent: FRAME_END follows
