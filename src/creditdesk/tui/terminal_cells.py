@@ -29,10 +29,9 @@ TOKEN = re.compile(
     re.DOTALL,
 )
 POSITION = re.compile(r"\d*(?:;\d*)?")  # CUP's "row;column", either left out for 1
-# Private modes that change nothing on the screen (cursor, mouse, paste, focus, sync...);
-# the alternate screen (47, 1047, 1049) swaps every cell, so it is not among them.
-SCREEN_MODES = {"47", "1047", "1049"}
-
+# Of the private modes (cursor, mouse, paste, focus, sync...), the ones that change what is
+# on the screen: the alternate screen swaps every cell.
+SCREEN_SWAPPING_MODES = {"47", "1047", "1049"}
 
 
 def move_to(x: int, y: int) -> str:
@@ -45,7 +44,7 @@ def sgr_after(current: str, params: str) -> str:
         return ""
     if not current and not params.startswith(("0;", ";")):
         return params  # Rich's way: a reset, then one sequence with the whole style
-    parts = params.split(";") if params else ["0"]
+    parts = params.split(";")
     if parts[0] in ("0", ""):
         current, parts = "", parts[1:]
     extra = ";".join(parts)
@@ -113,7 +112,7 @@ class SentCells:
             self.x = int(column or 1) - 1
             return True
         elif final in "hl" and params.startswith("?") and not (
-                set(params[1:].split(";")) & SCREEN_MODES):
+                set(params[1:].split(";")) & SCREEN_SWAPPING_MODES):
             out.append(match.group())
         else:
             self._unknown(match.group(), out)  # erase, scroll, insert...: the screen changes
