@@ -331,43 +331,37 @@ async def test_a_member_stopped_is_said_once(make_app, demo_world, role, where, 
         assert ("stopped at their credit limit" in live[0]) is told
 
 
+async def first_tick_where(world, wanted, *, ticks: int = 400):
+    """Live ticks (seed 7) until `wanted(news)`: that tick's news and the members whose
+    member_limit_reached alerts it raised; fails if no tick is as wanted."""
+    from creditdesk.cli.demo import LiveDemo
+
+    owner = world.engine.session(world.owner)
+    live = LiveDemo(world, seed=7)
+    for _ in range(ticks):
+        before = {alert.id for alert in owner.alerts(world.org_id, limit=1000)}
+        news = await live.simulate_activity()
+        if news is not None and wanted(news):
+            raised = [alert.user_id for alert in owner.alerts(world.org_id, limit=1000)
+                      if alert.id not in before and alert.kind == "member_limit_reached"]
+            return news, raised
+    pytest.fail(f"no tick in {ticks} was as wanted")
+
+
 async def test_a_stop_the_live_demo_tells_of_is_an_alert_too(demo_world) -> None:
     # What LiveNews.alerted holds must come with an alert, or dropping it for those who
     # see alerts would leave them told nothing.
-    from creditdesk.cli.demo import LiveDemo
-
-    owner = demo_world.engine.session(demo_world.owner)
-    live = LiveDemo(demo_world, seed=7)
-    for _ in range(400):
-        before = {alert.id for alert in owner.alerts(demo_world.org_id, limit=1000)}
-        news = await live.simulate_activity()
-        if news is not None and news.alerted:
-            break
-    else:
-        pytest.fail("no member reached their limit in 400 ticks")
-    raised = [alert for alert in owner.alerts(demo_world.org_id, limit=1000)
-              if alert.id not in before and alert.kind == "member_limit_reached"]
+    news, raised = await first_tick_where(demo_world, lambda news: news.alerted)
     names = {person.user_id: person.name for person in demo_world.people}
-    assert sorted(f"{names[alert.user_id]} was stopped at their credit limit."
-                  for alert in raised) == sorted(news.alerted)
+    assert sorted(f"{names[user_id]} was stopped at their credit limit."
+                  for user_id in raised) == sorted(news.alerted)
 
 
 async def test_a_stop_with_no_alert_of_its_own_is_said_by_the_live_line(demo_world) -> None:
     # A member refused earlier this period (in the built history) raises no alert when
     # stopped again: for them the live line is the only notice, whoever watches.
-    from creditdesk.cli.demo import LiveDemo
-
-    owner = demo_world.engine.session(demo_world.owner)
-    live = LiveDemo(demo_world, seed=7)
-    for _ in range(400):
-        before = {alert.id for alert in owner.alerts(demo_world.org_id, limit=1000)}
-        news = await live.simulate_activity()
-        if news is not None and any("stopped" in line for line in news.said):
-            break
-    else:
-        pytest.fail("every member stopped in 400 ticks raised an alert")
-    raised = {alert.user_id for alert in owner.alerts(demo_world.org_id, limit=1000)
-              if alert.id not in before and alert.kind == "member_limit_reached"}
+    news, raised = await first_tick_where(
+        demo_world, lambda news: any("stopped" in line for line in news.said))
     names = {person.user_id: person.name for person in demo_world.people}
     assert not any(f"{names[user_id]} was stopped" in line
                    for user_id in raised for line in news.said)
