@@ -29,6 +29,9 @@ PERIOD_TITLES = {"day": "Day", "week": "Week of", "month": "Month"}
 # Rows added in one step of the loop (~10 ms with their measuring): a month of days, or a
 # year of weeks, is one chunk.
 CHUNK_ROWS = 64
+# Refreshes the first chunk waits at most for the table to be laid out (a hidden table
+# never is: its rows go in all the same).
+LAYOUT_WAITS = 4
 
 
 def cell(credits: int, *, bold: bool = False) -> Text:
@@ -121,8 +124,19 @@ class UsageGrid(DataTable):
         first paint, or the last chunk's measuring and paint), then the total row."""
         for start in range(done, len(rows), CHUNK_ROWS):
             await next_refresh(self)
+            if start == done:
+                await self._laid_out()
             self._add_rows(table, rows[start:start + CHUNK_ROWS])
         self._finish(table)
+
+    async def _laid_out(self) -> None:
+        """Until this table has a size: the refresh after the screen's first load is not
+        always the one that lays it out (the load can land between a layout and its paint),
+        and rows added before then are all measured in one go (the stall chunks avoid)."""
+        for _ in range(LAYOUT_WAITS):
+            if self.size.height:
+                return
+            await next_refresh(self)
 
     def _finish(self, table: UsageTable) -> None:
         self.add_row(Text("Total", style="bold"),
