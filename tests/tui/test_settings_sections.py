@@ -24,14 +24,18 @@ async def test_settled_settings_shows_every_section_once_in_order(make_app) -> N
         assert not screen.query_one("#recharge-form").disabled  # gate applied: owner
 
 
+async def open_and_jump(app, pilot, section: str) -> None:
+    """As overview's keys do it: switch to Settings, then at once the jump on it."""
+    await settle(pilot)
+    await app.switch_mode("settings")
+    await app.run_action(f"screen.focus_section({section!r})")
+    await pilot.pause()  # focus moves on the next turn of the loop
+
+
 async def test_jumping_to_a_lower_section_right_after_opening(make_app) -> None:
     app = make_app("owner")
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        # As overview's keys do it: switch, then at once the action on the new screen.
-        await app.switch_mode("settings")
-        await app.run_action("screen.focus_section('alerts')")
-        await pilot.pause()  # focus moves on the next turn of the loop
+        await open_and_jump(app, pilot, "alerts")
         assert app.focused is app.screen.query_one("#alert-balance-0")
         await settle(pilot)
         assert app.focused is app.screen.query_one("#alert-balance-0")
@@ -40,10 +44,7 @@ async def test_jumping_to_a_lower_section_right_after_opening(make_app) -> None:
 async def test_admin_sees_lower_sections_disabled_right_after_opening(make_app) -> None:
     app = make_app("admin")
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await app.switch_mode("settings")
-        await app.run_action("screen.focus_section('auto-recharge')")
-        await pilot.pause()
+        await open_and_jump(app, pilot, "auto-recharge")
         screen = app.screen
         assert screen.query_one("#recharge-form").disabled  # "Owner only" on the gate
         assert screen.query_one("#recharge-gate").has_class("-refused")

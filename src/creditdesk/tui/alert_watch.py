@@ -78,9 +78,16 @@ class AlertWatch:
     def _data_changed(self, version: int) -> None:
         self.check()
 
+    def toasts_for(self, account_id: str) -> bool:
+        """Whether a new alert of `account_id` gets a toast now (its context is the one
+        shown, in a role that sees alerts)."""
+        context = self.app.context
+        return (context is not None and context.account_id == account_id
+                and role_allows(context.role, "view_alerts"))
+
     def check(self) -> None:
         context = self.app.context
-        if context is None or not role_allows(context.role, "view_alerts"):
+        if context is None or not self.toasts_for(context.account_id):
             self.on_badge("")
             return
         self.app.run_worker(partial(self._fetch, context), exclusive=True,

@@ -62,7 +62,7 @@ from ..models import Context, Identity
 from .alert_watch import AlertsSeen, AlertWatch
 from .commands import CreditDeskCommands
 from .demo_controls import DemoControls
-from .permissions import as_role, role_allows, role_reason
+from .permissions import as_role, role_reason
 from .quiet_collector import QuietCollector
 from .screens.base import DataChanged, FiguresShown
 from .styles import RestyleGate, first_stylesheets, later_stylesheets
@@ -542,18 +542,11 @@ class CreditDeskApp(App[None]):
             return
         if news is not None:
             lines = list(news.said)
-            if not self._sees_alerts_of(news.account_id):
+            if not self.alert_watch.toasts_for(news.account_id):
                 lines[:0] = news.alerted
             if lines:
                 self.notify(" ".join(lines), title="Live activity")
         self._bump_data()
-
-    def _sees_alerts_of(self, account_id: str) -> bool:
-        """Whether AlertWatch toasts the alerts of `account_id` (its context, a role that
-        sees alerts)."""
-        context = self.context
-        return (context is not None and context.account_id == account_id
-                and role_allows(context.role, "view_alerts"))
 
     def action_time_travel(self) -> None:
         if self.demo is not None:

@@ -160,7 +160,8 @@ class SentCells:
         """Text with wide or zero-width characters: sent as it is, its cells not kept."""
         x, y = self.x, self.y
         width = cell_len(text)
-        self._send(x, y, text, out, keep=False)
+        self._place(x, y, out)
+        out.append(text)
         chars, sgrs = self._line(y, x + width + 1)
         start = max(0, x - 1)
         chars[start:x + width + 1] = sgrs[start:x + width + 1] = [None] * (x + width + 1 - start)
@@ -168,16 +169,16 @@ class SentCells:
         self.sent_at = (self.x, y)
 
     # --- what is sent --------------------------------------------------------------------------
-    def _send(self, x: int, y: int, text: str, out: list[str], *, keep: bool = True) -> None:
+    def _send(self, x: int, y: int, text: str, out: list[str]) -> None:
+        """Send narrow `text` at (x, y) and keep its cells."""
         self._place(x, y, out)
         out.append(text)
         self.sent_at = (x + len(text), y)
-        if keep:
-            # (A wide character's cells are never kept, so overwriting half of one, which
-            # blanks its other half, leaves nothing wrong here.)
-            chars, sgrs = self._line(y, x + len(text))
-            chars[x:x + len(text)] = text
-            sgrs[x:x + len(text)] = [self.sgr] * len(text)
+        # (A wide character's cells are never kept, so overwriting half of one, which
+        # blanks its other half, leaves nothing wrong here.)
+        chars, sgrs = self._line(y, x + len(text))
+        chars[x:x + len(text)] = text
+        sgrs[x:x + len(text)] = [self.sgr] * len(text)
 
     def _place(self, x: int, y: int, out: list[str]) -> None:
         """Bring the terminal's cursor to (x, y) and its SGR to the stream's."""
